@@ -1,0 +1,1 @@
+//! at-certstore (being written).

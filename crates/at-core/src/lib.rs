@@ -1,0 +1,1 @@
+//! at-core (being written).

@@ -1,0 +1,1 @@
+//! at-flash (being written).

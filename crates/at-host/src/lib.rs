@@ -1,0 +1,1 @@
+//! at-host (being written).

@@ -1,0 +1,1 @@
+//! at-mock (being written).

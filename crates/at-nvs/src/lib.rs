@@ -1,0 +1,1 @@
+//! at-nvs (being written).

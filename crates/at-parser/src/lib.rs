@@ -1,0 +1,1 @@
+//! at-parser (being written).
