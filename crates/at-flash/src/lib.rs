@@ -1,1 +1,12 @@
-//! at-flash (being written).
+//! # at-flash
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod csv;
+pub mod table;
+pub mod xts;
