@@ -1,1 +1,67 @@
-//! at-certstore (being written).
+//! # at-certstore: ESP-AT's certificate store, with every failure explicit
+//!
+//! ESP-AT keeps TLS certificates and keys in the `mfg_nvs` partition and reads them per
+//! connection. When that partition was written with flash encryption but is read as plain,
+//! ESP-AT sees `cert_len=0`, and its SSL server accepts and closes connections in a loop until
+//! the watchdog resets the chip — no error ever reaches the AT host. This crate makes each of
+//! those failures a value the AT layer can print.
+//!
+//! ## Layers
+//!
+//! * [`names`] — ESP-AT's PKI names, exactly: [`Feature`] × [`Item`] × index ↔ (namespace,
+//!   key), e.g. `client_cert/client_cert.1`, `server_key/server_key`; and the secret policy
+//!   [`holds_private_key`].
+//! * [`format`] — structural PEM/DER checks ([`format::parse_certificates`],
+//!   [`format::parse_private_key`], [`format::validate`]) that never panic on any input.
+//! * [`CertStore`] — over any [`at_hal::kv::Kv`]: read, count, write, erase items; load
+//!   everything a TLS server or client config needs ([`CertStore::load_server_credentials`],
+//!   [`CertStore::load_client_credentials`]) as `rustls-pki-types` values, or a precise
+//!   [`CertError`]; the `AT+SYSMFG` read path ([`CertStore::mfg_read`]) that refuses private
+//!   keys unless the firmware opts in.
+//! * [`sealed`] — [`Sealed`], a [`Kv`](at_hal::kv::Kv) that wraps any `Kv` and stores every
+//!   value as AES-256-GCM-SIV ciphertext bound to its namespace, key and type: a wrong key or
+//!   any tampering is [`KvError::Authentication`](at_hal::kv::KvError::Authentication).
+//! * [`demo`] — public test credentials for the PC simulator, and a function that provisions
+//!   them under ESP-AT's names.
+//!
+//! ## Errors
+//!
+//! [`CertError`] is small and `Copy`, names the namespace/key concerned, and keeps a store's
+//! [`Unreadable`](at_hal::kv::Unreadable) diagnosis unchanged (with
+//! [`CertError::remedy`]). An empty entry (`cert_len=0`) is [`CertError::Empty`], not a parse
+//! error.
+//!
+//! ## Secrets
+//!
+//! Every byte buffer read from the store is a [`SecretBytes`] and every key a
+//! [`PrivateKey`]; both zeroize on drop (they implement [`zeroize::ZeroizeOnDrop`]) and their
+//! `Debug` shows lengths only. [`SealKey`] likewise.
+//!
+//! ## Not implemented
+//!
+//! * No check that a key matches its certificate, nor of validity dates or signatures: TLS
+//!   does those at handshake time.
+//! * ESP-AT's legacy `wpa2_*` namespaces (`CONFIG_AT_EAP_LEGACY_NAMESPACE_SUPPORT`) and
+//!   legacy raw PKI partitions are not mapped (the secret policy still covers `wpa2_key`).
+//! * [`Sealed`] does not detect deletion or rollback of whole entries.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod demo;
+mod error;
+pub mod format;
+pub mod names;
+pub mod sealed;
+mod store;
+
+pub use error::CertError;
+pub use format::{FormatError, KeyFormat, PrivateKey};
+pub use names::{EntryName, Feature, Item, PkiItem, holds_private_key};
+pub use sealed::{SealKey, Sealed};
+pub use store::{AuthMode, CertStore, ClientCredentials, ClientIdentity, MfgValue, SecretBytes, ServerCredentials};
+
+/// Re-exported: the types [`CertStore`] hands to the TLS layer.
+pub use rustls_pki_types;
