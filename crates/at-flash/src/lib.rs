@@ -10,3 +10,6 @@ extern crate std;
 pub mod csv;
 pub mod table;
 pub mod xts;
+pub mod view;
+pub mod classify;
+pub mod nvs_probe;

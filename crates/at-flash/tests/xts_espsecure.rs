@@ -10,8 +10,9 @@ use common::{fixture, flash_key};
 const CASES: &[(&str, &str, u32, bool)] = &[
     ("inputs/tables/partitions_at.bin", "partitions_at.fe_0x8000.bin", 0x8000, true),
     ("inputs/tables/at_customize.bin", "at_customize.fe_0x1e000.bin", 0x1E000, true),
-    ("mfg_nvs.bin", "mfg_nvs.fe_0x1f000.bin", 0x1F000, true),
-    ("small_nvs.bin", "small_nvs.fe_0x21000.bin", 0x21000, true),
+    ("../nvs/mfg_nvs_plain_124k.bin", "mfg_nvs.fe_0x1f000.bin", 0x1F000, true),
+    ("../nvs/single_ns_plain.bin", "single_ns_plain.fe_0x21000.bin", 0x21000, true),
+    ("../nvs/single_ns_nvsenc.bin", "single_ns_nvsenc.fe_0x21000.bin", 0x21000, true),
     // decrypt-flash-data applied to plaintext: our decrypt must match, and our encrypt undoes it.
     ("inputs/tables/at_customize.bin", "at_customize.fd_0x1e000.bin", 0x1E000, false),
 ];
@@ -62,8 +63,8 @@ fn hardware_sized_pieces_match_the_whole_image() {
     // 16- and 32-byte writes (SOC_FLASH_ENCRYPTED_XTS_AES_BLOCK_MAX = 32) at their own
     // addresses produce the same ciphertext as espsecure's whole-image run.
     let key = flash_key();
-    let plain = fixture("small_nvs.bin");
-    let expected = fixture("small_nvs.fe_0x21000.bin");
+    let plain = fixture("../nvs/single_ns_plain.bin");
+    let expected = fixture("single_ns_plain.fe_0x21000.bin");
     let mut pos = 0;
     while pos < 0x400 {
         let n = if (pos / 16) % 3 == 0 { 16 } else { 32 };
