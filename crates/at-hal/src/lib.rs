@@ -14,6 +14,7 @@
 //! | restart, heap figures | [`system::System`] | `AT+RST`, `AT+SYSRAM` |
 //! | persistent key-value data | [`kv::Kv`] | NVS-shaped: namespaces, typed values; sensitive and bounded |
 //! | Wi-Fi station | [`wifi::WifiStation`] | join/leave/scan/status, DHCP or static IP, hostname, MAC, SNTP |
+//! | all of the above, bundled | [`Platform`] | what a backend hands the firmware core |
 //!
 //! The network (socket) trait used by the link manager lives with the link manager's issue and
 //! is not defined here yet.
@@ -29,9 +30,11 @@
 extern crate alloc;
 
 pub mod kv;
+pub mod platform;
 pub mod system;
 pub mod time;
 pub mod uart;
 pub mod wifi;
 
 pub use embedded_io;
+pub use platform::Platform;

@@ -1,1 +1,24 @@
-//! at-mock (being written).
+//! # at-mock: deterministic test doubles
+//!
+//! Stackable, seeded, and free of real time: every double here is driven by the test.
+//!
+//! * [`wifi`] — [`SimWifi`], a Wi-Fi station with simulated access points, join/DHCP/scan/SNTP
+//!   latencies and faults (an AP can disappear).
+//! * [`uart`] — an in-memory serial line; the device end implements `embedded-io`.
+//! * [`platform`] — [`MockPlatform`]: all doubles bundled as an `at_hal::Platform`, settings in
+//!   any `Kv` (in memory by default).
+//! * [`flash`] — an emulated NOR flash (erase to `0xFF`, writes only clear bits, alignment and
+//!   bounds checked) that can cut power at any write or erase, byte-granular.
+//!
+//! Time is whatever `Instant` the test passes; nothing here reads a clock.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod flash;
+pub mod platform;
+pub mod uart;
+pub mod wifi;
+
+pub use platform::{MockPlatform, MockSystem, MockUartControl};
+pub use uart::{DeviceEnd, HostEnd, uart_pipe};
+pub use wifi::{SimAp, SimWifi, Timing};

@@ -19,7 +19,7 @@ enum Ev {
 fn run(chunks: &[(Vec<u8>, u64)], term: Terminator, data_after: Option<usize>) -> Vec<Ev> {
     let mut f: Framer = Framer::new(term);
     let mut out: Vec<Ev> = Vec::new();
-    let mut push = |out: &mut Vec<Ev>, e: Ev| match (out.last_mut(), e) {
+    let push = |out: &mut Vec<Ev>, e: Ev| match (out.last_mut(), e) {
         (Some(Ev::Data(d)), Ev::Data(more)) => d.extend(more),
         (_, e) => out.push(e),
     };

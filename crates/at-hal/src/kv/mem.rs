@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn conformance() {
-        crate::kv::conformance::run_all(|| MemKv::new());
+        crate::kv::conformance::run_all(MemKv::new);
     }
 
     #[test]

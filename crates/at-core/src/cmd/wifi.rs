@@ -1,0 +1,427 @@
+//! Wi-Fi station commands: AT+CWMODE, AT+CWJAP, AT+CWQAP, AT+CWLAP, AT+CWLAPOPT, AT+CWSTATE,
+//! AT+CWAUTOCONN, AT+CWRECONNCFG, AT+CWHOSTNAME, AT+CWDHCP, AT+CIPSTA, AT+CIPSTAMAC, AT+CIFSR.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use at_hal::wifi::{ApInfo, IpConfig, Ipv4, MacAddr, ScanMode, ScanParams, Ssid, WifiMode, WifiStation};
+use at_parser::{Args, AtError, Call, Outcome, Reply, ok};
+use core::time::Duration;
+
+use crate::core::{Core, LapOpt, StaStatus};
+use crate::settings::{Key, Passphrase, StationConfig};
+use at_hal::Platform;
+
+type Out<P> = Outcome<Core<P>>;
+
+fn need_station<P: Platform>(c: &Core<P>) -> Result<(), AtError> {
+    if c.settings.wifi_mode.has_station() {
+        Ok(())
+    } else {
+        Err(AtError::exec(1, "station mode is not enabled (AT+CWMODE=1 or 3)"))
+    }
+}
+
+fn wifi_err(e: at_hal::wifi::WifiError) -> AtError {
+    log::warn!("wifi driver: {e}");
+    AtError::exec(
+        2,
+        match e {
+            at_hal::wifi::WifiError::NotStarted => "station mode is not enabled",
+            at_hal::wifi::WifiError::Busy => "another Wi-Fi operation is in progress",
+            at_hal::wifi::WifiError::InvalidArgument => "Wi-Fi driver rejected the parameters",
+            at_hal::wifi::WifiError::Unsupported => "not supported by this Wi-Fi backend",
+        },
+    )
+}
+
+pub(crate) fn mode_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
+    call.line(format_args!("+CWMODE:{}", c.settings.wifi_mode as u8));
+    ok()
+}
+
+pub(crate) fn mode_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
+    a.expect_count(1, 2)?;
+    let mode = match a.int_in(0, 0..=3)? {
+        0 => WifiMode::Off,
+        1 => WifiMode::Station,
+        2 => WifiMode::SoftAp,
+        _ => WifiMode::StationAndSoftAp,
+    };
+    let auto_connect = a.int_or(1, 0..=1, 1)? == 1;
+    let had_station = c.settings.wifi_mode.has_station();
+    c.platform.wifi().set_mode(mode).map_err(wifi_err)?;
+    c.settings.wifi_mode = mode;
+    if !mode.has_station() {
+        c.sta.status = StaStatus::NotStarted;
+        c.sta.join_deadline = None;
+        c.sta.reconnect_at = None;
+    }
+    c.persist(Key::WifiMode, false)?;
+    if mode.has_station() && !had_station && auto_connect && c.settings.station.is_some() {
+        c.start_join(call.now());
+    }
+    ok()
+}
+
+fn quoted(call: &mut Call<'_>, bytes: &[u8]) {
+    call.write(b"\"");
+    call.write(bytes);
+    call.write(b"\"");
+}
+
+pub(crate) fn jap_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
+    let ap = c.platform.wifi().connected_ap();
+    match (ap, &c.settings.station) {
+        (Some(ap), Some(st)) if matches!(c.sta.status, StaStatus::Connected | StaStatus::GotIp) => {
+            call.write(b"+CWJAP:");
+            quoted(call, ap.ssid.as_bytes());
+            call.line(format_args!(
+                ",\"{}\",{},{},{},{},{},{},{}",
+                ap.bssid,
+                ap.channel,
+                ap.rssi,
+                st.min_auth,
+                c.settings.reconn_interval_s,
+                st.listen_interval,
+                st.scan_mode as u8,
+                st.pmf
+            ));
+        }
+        _ => call.write(b"No AP\r\n"),
+    }
+    ok()
+}
+
+pub(crate) fn jap_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
+    need_station(c)?;
+    a.expect_count(1, 9)?;
+    let ssid = a.opt_str_len(0, 1..=32)?;
+    let pwd = a.opt_str_len(1, 0..=64)?;
+    let bssid = match a.opt_str(2)? {
+        Some(b) => Some(
+            MacAddr::parse(b)
+                .ok_or(AtError::invalid(2, "bssid must be a MAC address like \"ca:d7:19:d8:a6:44\""))?,
+        ),
+        None => None,
+    };
+    let auth = a.int_or(3, 0..=16, 0)? as u8;
+    let reconn = a.opt_int_in(4, 0..=7200)?;
+    let listen = a.int_or(5, 1..=100, 3)? as u16;
+    let scan_mode = if a.int_or(6, 0..=1, 0)? == 1 { ScanMode::AllChannels } else { ScanMode::Fast };
+    let timeout = a.int_or(7, 3..=600, 15)? as u16;
+    let pmf = a.int_or(8, 0..=3, 1)? as u8;
+    let prev = c.settings.station.clone();
+    let (ssid, password) = match (ssid, pwd, prev) {
+        (None, None, Some(p)) => (p.ssid, p.password),
+        (None, None, None) => return Err(AtError::exec(3, "no stored AP configuration to connect to")),
+        (Some(s), p, _) => (
+            Ssid::new(s).ok_or(AtError::invalid(0, "ssid too long"))?,
+            Passphrase::new(p.unwrap_or_default()).ok_or(AtError::invalid(1, "password too long"))?,
+        ),
+        (None, Some(_), _) => return Err(AtError::invalid(0, "ssid omitted but password given")),
+    };
+    c.settings.station = Some(StationConfig {
+        ssid,
+        password,
+        bssid,
+        min_auth: auth,
+        listen_interval: listen,
+        scan_mode,
+        pmf,
+        jap_timeout_s: timeout,
+    });
+    // <reconn_interval> shares AT+CWRECONNCFG's interval; omitted means the default 1.
+    c.settings.reconn_interval_s = reconn.unwrap_or(1) as u16;
+    c.persist(Key::Station, false)?;
+    c.persist(Key::Reconnect, false)?;
+    start_and_wait(c, call)
+}
+
+pub(crate) fn jap_exec<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
+    need_station(c)?;
+    if c.settings.station.is_none() {
+        return Err(AtError::exec(3, "no stored AP configuration to connect to"));
+    }
+    start_and_wait(c, call)
+}
+
+fn start_and_wait<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
+    c.sta.reconnect_attempts = 0;
+    if !c.start_join(call.now()) {
+        call.line(format_args!("+CWJAP:4"));
+        return Err(AtError::exec(4, "the Wi-Fi driver refused to start the join"));
+    }
+    Ok(Reply::Pending(jap_poll::<P>))
+}
+
+fn jap_poll<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Option<Out<P>> {
+    match c.sta.join_result.take()? {
+        Ok(()) => Some(ok()),
+        Err(e) => {
+            // A failed AT+CWJAP does not keep retrying in the background.
+            c.sta.reconnect_at = None;
+            call.line(format_args!("+CWJAP:{}", e as u8));
+            Some(Err(AtError::exec(
+                e as u16,
+                match e {
+                    at_hal::wifi::JoinError::Timeout => "connection timeout",
+                    at_hal::wifi::JoinError::WrongPassword => "wrong password",
+                    at_hal::wifi::JoinError::NoApFound => "cannot find the target AP",
+                    at_hal::wifi::JoinError::Failed => "connection failed",
+                },
+            )))
+        }
+    }
+}
+
+pub(crate) fn qap<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>) -> Out<P> {
+    c.sta.user_disconnect = true;
+    c.sta.reconnect_at = None;
+    c.sta.join_deadline = None;
+    c.platform.wifi().disconnect().map_err(wifi_err)?;
+    if c.sta.status == StaStatus::Connecting {
+        c.sta.status = StaStatus::Disconnected;
+    }
+    ok()
+}
+
+pub(crate) fn state_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
+    call.write(alloc::format!("+CWSTATE:{},", c.sta.status as u8).as_bytes());
+    let ssid = c.settings.station.as_ref().map(|s| s.ssid.as_bytes().to_vec()).unwrap_or_default();
+    quoted(call, &ssid);
+    call.write(b"\r\n");
+    ok()
+}
+
+const SCAN_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) fn lap_exec<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
+    start_scan(c, call, &ScanParams::default())
+}
+
+pub(crate) fn lap_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
+    a.expect_count(1, 7)?;
+    let ssid = a.opt_str_len(0, 0..=32)?.filter(|s| !s.is_empty());
+    let bssid = match a.opt_str(1)? {
+        Some(b) if !b.is_empty() => {
+            Some(MacAddr::parse(b).ok_or(AtError::invalid(1, "invalid MAC address"))?)
+        }
+        _ => None,
+    };
+    let channel = a.opt_int_in(2, 0..=14)?.filter(|&ch| ch != 0).map(|ch| ch as u8);
+    let passive = a.int_or(3, 0..=1, 0)? == 1;
+    a.opt_int_in(4, 0..=1500)?;
+    a.opt_int_in(5, 0..=1500)?;
+    a.opt_int_in(6, 0..=0x3fff)?;
+    start_scan(c, call, &ScanParams { ssid, bssid, channel, passive })
+}
+
+fn start_scan<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, p: &ScanParams<'_>) -> Out<P> {
+    need_station(c)?;
+    c.sta.scan_done = false;
+    c.platform.wifi().start_scan(p, call.now()).map_err(wifi_err)?;
+    c.sta.scan_started = Some(call.now());
+    Ok(Reply::Pending(lap_poll::<P>))
+}
+
+fn lap_poll<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Option<Out<P>> {
+    if !c.sta.scan_done {
+        let started = c.sta.scan_started?;
+        if call.now().saturating_since(started) < SCAN_TIMEOUT {
+            return None;
+        }
+        c.sta.scan_started = None;
+        return Some(Err(AtError::exec(1, "scan did not finish in time")));
+    }
+    c.sta.scan_started = None;
+    let opt = c.lapopt;
+    let wifi = c.platform.wifi();
+    let mut aps: Vec<ApInfo> = (0..64).map_while(|i| wifi.scan_result(i)).collect();
+    aps.retain(|ap| ap.rssi >= opt.rssi_min && opt.auth_mask & (1 << (ap.auth as u8)) != 0);
+    if opt.sort {
+        aps.sort_by_key(|a| core::cmp::Reverse(a.rssi));
+    }
+    for ap in &aps {
+        write_ap(call, ap, opt);
+    }
+    Some(ok())
+}
+
+fn write_ap(call: &mut Call<'_>, ap: &ApInfo, opt: LapOpt) {
+    let mut fields: Vec<Vec<u8>> = Vec::new();
+    let mut push = |bit: u16, v: Vec<u8>| {
+        if opt.mask & (1 << bit) != 0 {
+            fields.push(v);
+        }
+    };
+    push(0, alloc::format!("{}", ap.auth as u8).into_bytes());
+    push(1, [&b"\""[..], ap.ssid.as_bytes(), b"\""].concat());
+    push(2, alloc::format!("{}", ap.rssi).into_bytes());
+    push(3, alloc::format!("\"{}\"", ap.bssid).into_bytes());
+    push(4, alloc::format!("{}", ap.channel).into_bytes());
+    push(5, b"-1".to_vec());
+    push(6, b"-1".to_vec());
+    push(7, alloc::format!("{}", ap.pairwise_cipher).into_bytes());
+    push(8, alloc::format!("{}", ap.group_cipher).into_bytes());
+    push(9, alloc::format!("{}", ap.protocols).into_bytes());
+    push(10, alloc::format!("{}", u8::from(ap.wps)).into_bytes());
+    call.write(b"+CWLAP:(");
+    call.write(&fields.join(&b","[..]));
+    call.write(b")\r\n");
+}
+
+pub(crate) fn lapopt_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
+    a.expect_count(2, 4)?;
+    let sort = a.int_or(0, 0..=1, 0)? == 1;
+    let mask = a.int_in(1, 0..=0x7ff)? as u16;
+    let rssi_min = a.int_or(2, -100..=40, -100)? as i8;
+    let auth_mask = a.int_or(3, 0..=0xffff, 0xffff)? as u16;
+    c.lapopt = LapOpt { sort, mask, rssi_min, auth_mask };
+    ok()
+}
+
+pub(crate) fn autoconn_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
+    call.line(format_args!("+CWAUTOCONN:{}", u8::from(c.settings.autoconn)));
+    ok()
+}
+
+pub(crate) fn autoconn_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
+    a.expect_count(1, 1)?;
+    c.settings.autoconn = a.int_in(0, 0..=1)? == 1;
+    c.persist(Key::AutoConn, true)?;
+    ok()
+}
+
+pub(crate) fn reconncfg_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
+    call.line(format_args!("+CWRECONNCFG:{},{}", c.settings.reconn_interval_s, c.settings.reconn_count));
+    ok()
+}
+
+pub(crate) fn reconncfg_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
+    a.expect_count(2, 3)?;
+    let interval = a.int_in(0, 0..=7200)? as u16;
+    let count = a.int_in(1, 0..=1000)? as u16;
+    let now_flag = a.int_or(2, 0..=1, 0)? == 1;
+    c.settings.reconn_interval_s = interval;
+    c.settings.reconn_count = count;
+    c.persist(Key::Reconnect, false)?;
+    if interval == 0 {
+        c.sta.reconnect_at = None;
+    }
+    if now_flag && c.sta.status != StaStatus::GotIp && c.settings.wifi_mode.has_station() {
+        c.sta.reconnect_attempts = 0;
+        c.start_join(call.now());
+    }
+    ok()
+}
+
+pub(crate) fn hostname_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
+    call.line(format_args!("+CWHOSTNAME:{}", c.hostname));
+    ok()
+}
+
+pub(crate) fn hostname_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
+    need_station(c)?;
+    a.expect_count(1, 1)?;
+    let name = a.utf8(0, 1..=at_hal::wifi::MAX_HOSTNAME_LEN)?;
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+        return Err(AtError::invalid(0, "hostname may hold letters, digits, '-', '_' and '.' only"));
+    }
+    c.platform.wifi().set_hostname(name).map_err(wifi_err)?;
+    c.hostname = String::from(name);
+    ok()
+}
+
+pub(crate) fn dhcp_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
+    call.line(format_args!("+CWDHCP:{}", c.settings.dhcp));
+    ok()
+}
+
+pub(crate) fn dhcp_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
+    a.expect_count(2, 2)?;
+    let enable = a.int_in(0, 0..=1)? == 1;
+    let mask = a.int_in(1, 1..=3)? as u8;
+    let old = c.settings.dhcp;
+    c.settings.dhcp = if enable { old | mask } else { old & !mask };
+    if mask & 1 != 0 {
+        if enable {
+            c.settings.static_ip = None;
+            c.platform.wifi().set_dhcp(true);
+        } else {
+            c.platform.wifi().set_dhcp(false);
+        }
+        c.persist(Key::StaticIp, false)?;
+    }
+    c.persist(Key::Dhcp, false)?;
+    ok()
+}
+
+pub(crate) fn cipsta_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
+    let cfg = c.platform.wifi().ip_config().or(c.settings.static_ip).unwrap_or_default();
+    call.line(format_args!("+CIPSTA:ip:\"{}\"", cfg.ip));
+    call.line(format_args!("+CIPSTA:gateway:\"{}\"", cfg.gateway));
+    call.line(format_args!("+CIPSTA:netmask:\"{}\"", cfg.netmask));
+    ok()
+}
+
+pub(crate) fn cipsta_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
+    need_station(c)?;
+    if a.len() == 2 {
+        return Err(AtError::count(3, 2, "gateway and netmask go together"));
+    }
+    a.expect_count(1, 3)?;
+    let parse = |i: usize| -> Result<Ipv4, AtError> {
+        Ipv4::parse(a.str(i)?).ok_or(AtError::invalid(i, "not an IPv4 address"))
+    };
+    let ip = parse(0)?;
+    let (gateway, netmask) = if a.len() == 3 {
+        (parse(1)?, parse(2)?)
+    } else {
+        (Ipv4([ip.0[0], ip.0[1], ip.0[2], 1]), Ipv4([255, 255, 255, 0]))
+    };
+    let cfg = IpConfig { ip, gateway, netmask };
+    c.platform.wifi().set_static_ip(cfg).map_err(wifi_err)?;
+    c.settings.static_ip = Some(cfg);
+    c.settings.dhcp &= !1;
+    c.persist(Key::StaticIp, false)?;
+    c.persist(Key::Dhcp, false)?;
+    ok()
+}
+
+pub(crate) fn stamac_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
+    call.line(format_args!("+CIPSTAMAC:\"{}\"", c.platform.wifi().mac()));
+    ok()
+}
+
+pub(crate) fn stamac_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
+    need_station(c)?;
+    a.expect_count(1, 1)?;
+    let mac = MacAddr::parse(a.str(0)?).ok_or(AtError::invalid(0, "not a MAC address"))?;
+    if mac.is_multicast() || mac.0 == [0; 6] || mac.0 == [0xff; 6] {
+        return Err(AtError::invalid(0, "MAC address must be unicast and not all-0/all-1"));
+    }
+    c.platform.wifi().set_mac(mac).map_err(wifi_err)?;
+    c.settings.sta_mac = Some(mac);
+    c.persist(Key::StaMac, false)?;
+    ok()
+}
+
+pub(crate) fn cifsr<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
+    let mode = c.settings.wifi_mode;
+    let wifi = c.platform.wifi();
+    let mac = wifi.mac();
+    if mode.has_softap() {
+        // The SoftAP interface uses ESP-IDF's defaults: 192.168.4.1 and the next MAC.
+        let mut ap = mac;
+        ap.0[5] = ap.0[5].wrapping_add(1);
+        call.line(format_args!("+CIFSR:APIP,\"192.168.4.1\""));
+        call.line(format_args!("+CIFSR:APMAC,\"{ap}\""));
+    }
+    if mode.has_station() {
+        let ip = wifi.ip_config().map(|c| c.ip).unwrap_or(Ipv4::UNSPECIFIED);
+        call.line(format_args!("+CIFSR:STAIP,\"{ip}\""));
+        call.line(format_args!("+CIFSR:STAMAC,\"{mac}\""));
+    }
+    ok()
+}
