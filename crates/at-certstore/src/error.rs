@@ -154,7 +154,10 @@ mod tests {
         assert!(core::mem::size_of::<CertError>() <= 64, "{}", core::mem::size_of::<CertError>());
         let entry = EntryName::new("server_cert", "server_cert");
         let e = CertError::from_kv(entry, KvError::Unreadable(Unreadable::FlashEncryptedReadAsPlain));
-        assert_eq!(e.to_string(), "server_cert/server_cert: store unreadable: partition is flash-encrypted but read as plain");
+        assert_eq!(
+            e.to_string(),
+            "server_cert/server_cert: store unreadable: partition is flash-encrypted but read as plain"
+        );
         assert_eq!(e.remedy(), Some(Unreadable::FlashEncryptedReadAsPlain.remedy()));
         assert_eq!(CertError::from_kv(entry, KvError::NotFound), CertError::Missing { entry });
         assert_eq!(

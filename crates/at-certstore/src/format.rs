@@ -29,7 +29,9 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use der::{Decode, Reader, SliceReader};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+use rustls_pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
+};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::names::Item;
@@ -162,7 +164,9 @@ impl fmt::Display for FormatError {
             FormatError::UnexpectedBlock { block, found } => {
                 write!(f, "PEM block {block} is a {found}, which does not belong here")
             }
-            FormatError::EncryptedKey => f.write_str("private key is passphrase-encrypted; store it unencrypted"),
+            FormatError::EncryptedKey => {
+                f.write_str("private key is passphrase-encrypted; store it unencrypted")
+            }
             FormatError::NothingFound => f.write_str("no PEM block of the expected kind"),
             FormatError::MultipleKeys => f.write_str("more than one private key"),
             FormatError::Der { block, position: Some(p) } => {
@@ -238,7 +242,10 @@ impl ZeroizeOnDrop for PrivateKey {}
 
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PrivateKey").field("format", &self.format()).field("len", &self.secret_der().len()).finish()
+        f.debug_struct("PrivateKey")
+            .field("format", &self.format())
+            .field("len", &self.secret_der().len())
+            .finish()
     }
 }
 
@@ -354,7 +361,7 @@ fn check_certificate(der: &[u8], block: u16) -> Result<(), FormatError> {
 }
 
 fn der_error(block: u16, e: der::Error) -> FormatError {
-    FormatError::Der { block, position: e.position().map(|p| u32::from(p)) }
+    FormatError::Der { block, position: e.position().map(u32::from) }
 }
 
 fn check_key(der: &[u8], format: KeyFormat, block: u16) -> Result<(), FormatError> {
@@ -428,7 +435,8 @@ impl<'a> Blocks<'a> {
         let err = |problem| FormatError::Pem { block: index, problem };
         let from_begin = &self.rest[start..];
         let after_begin = &from_begin[BEGIN.len()..];
-        let line_end = after_begin.iter().position(|&c| c == b'\n' || c == b'\r').unwrap_or(after_begin.len());
+        let line_end =
+            after_begin.iter().position(|&c| c == b'\n' || c == b'\r').unwrap_or(after_begin.len());
         let label_len = find(&after_begin[..line_end], DASHES).ok_or(err(PemProblem::BadBeginLine))?;
         let label = &after_begin[..label_len];
         // "-----END " + label + "-----", searched after the BEGIN line, before any next BEGIN.

@@ -61,7 +61,9 @@ pub use error::CertError;
 pub use format::{FormatError, KeyFormat, PrivateKey};
 pub use names::{EntryName, Feature, Item, PkiItem, holds_private_key};
 pub use sealed::{SealKey, Sealed};
-pub use store::{AuthMode, CertStore, ClientCredentials, ClientIdentity, MfgValue, SecretBytes, ServerCredentials};
+pub use store::{
+    AuthMode, CertStore, ClientCredentials, ClientIdentity, MfgValue, SecretBytes, ServerCredentials,
+};
 
 /// Re-exported: the types [`CertStore`] hands to the TLS layer.
 pub use rustls_pki_types;

@@ -390,7 +390,10 @@ mod tests {
 
     #[test]
     fn index_limits() {
-        assert_eq!(PkiItem::new(Feature::Client, Item::Cert, 1000), Err(IndexError { feature: Feature::Client, index: 1000 }));
+        assert_eq!(
+            PkiItem::new(Feature::Client, Item::Cert, 1000),
+            Err(IndexError { feature: Feature::Client, index: 1000 })
+        );
         assert!(PkiItem::new(Feature::Server, Item::Cert, 1).is_err());
         assert_eq!(PkiItem::new(Feature::Client, Item::Cert, 999).unwrap().key().as_str(), "client_cert.999");
         assert_eq!(PkiItem::new(Feature::Https, Item::Ca, 42).unwrap().key().as_str(), "https_ca.42");

@@ -121,7 +121,10 @@ pub struct Sealed<K, E> {
 
 impl<K: fmt::Debug, E> fmt::Debug for Sealed<K, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sealed").field("inner", &self.inner).field("cipher", &"AES-256-GCM-SIV").finish_non_exhaustive()
+        f.debug_struct("Sealed")
+            .field("inner", &self.inner)
+            .field("cipher", &"AES-256-GCM-SIV")
+            .finish_non_exhaustive()
     }
 }
 
@@ -203,7 +206,8 @@ impl<K: Kv, E: Entropy> Sealed<K, E> {
             return Err(KvError::Authentication);
         }
         let mut buf = Zeroizing::new(vec![0u8; info.len]);
-        let whole_blob = matches!(self.inner.get(namespace, key, &mut buf)?, Value::Blob(b) if b.len() == info.len);
+        let whole_blob =
+            matches!(self.inner.get(namespace, key, &mut buf)?, Value::Blob(b) if b.len() == info.len);
         if !whole_blob {
             return Err(KvError::Authentication);
         }
@@ -451,7 +455,10 @@ mod tests {
             assert_eq!(kv.get("ns", k, &mut [0; 64]), Err(KvError::Authentication), "{k}");
             assert_eq!(kv.info("ns", k), Err(KvError::Authentication), "{k}");
         }
-        assert_eq!(kv.for_each_entry("ns", &mut |_, _| panic!("must not list")), Err(KvError::Authentication));
+        assert_eq!(
+            kv.for_each_entry("ns", &mut |_, _| panic!("must not list")),
+            Err(KvError::Authentication)
+        );
         let mut seen = Vec::new();
         kv.for_each_entry_checked("ns", &mut |k, r| seen.push((Name::new(k).unwrap(), r))).unwrap();
         assert_eq!(seen.len(), 3);
@@ -462,7 +469,10 @@ mod tests {
     fn too_long_for_the_overhead() {
         let mut kv = store();
         let big = vec![0u8; MAX_SEALED_BLOB_LEN + 1];
-        assert_eq!(kv.set("ns", "b", Value::Blob(&big)), Err(KvError::ValueTooLong { max: MAX_SEALED_BLOB_LEN }));
+        assert_eq!(
+            kv.set("ns", "b", Value::Blob(&big)),
+            Err(KvError::ValueTooLong { max: MAX_SEALED_BLOB_LEN })
+        );
     }
 
     #[test]

@@ -189,18 +189,25 @@ impl<K: Kv> CertStore<K> {
     /// [`CertError::Missing`], a zero-length one [`CertError::Empty`].
     pub fn read(&mut self, item: PkiItem) -> Result<SecretBytes, CertError> {
         let entry = item.entry();
-        read_bytes(&mut self.kv, entry.namespace.as_str(), entry.key.as_str()).and_then(|(_, b)| {
-            if b.is_empty() { Err(CertError::Empty { entry }) } else { Ok(b) }
-        })
+        read_bytes(&mut self.kv, entry.namespace.as_str(), entry.key.as_str())
+            .and_then(|(_, b)| if b.is_empty() { Err(CertError::Empty { entry }) } else { Ok(b) })
     }
 
     /// A feature's certificate (leaf first, then chain), validated.
-    pub fn certificates(&mut self, feature: Feature, index: u16) -> Result<Vec<CertificateDer<'static>>, CertError> {
+    pub fn certificates(
+        &mut self,
+        feature: Feature,
+        index: u16,
+    ) -> Result<Vec<CertificateDer<'static>>, CertError> {
         self.certs_of(PkiItem::new(feature, Item::Cert, index)?)
     }
 
     /// A feature's CA certificates, validated.
-    pub fn ca_certificates(&mut self, feature: Feature, index: u16) -> Result<Vec<CertificateDer<'static>>, CertError> {
+    pub fn ca_certificates(
+        &mut self,
+        feature: Feature,
+        index: u16,
+    ) -> Result<Vec<CertificateDer<'static>>, CertError> {
         self.certs_of(PkiItem::new(feature, Item::Ca, index)?)
     }
 
@@ -294,8 +301,11 @@ impl<K: Kv> CertStore<K> {
         } else {
             None
         };
-        let server_ca =
-            if auth_mode.verifies_server() { Some(self.ca_certificates(Feature::Client, ca_index)?) } else { None };
+        let server_ca = if auth_mode.verifies_server() {
+            Some(self.ca_certificates(Feature::Client, ca_index)?)
+        } else {
+            None
+        };
         Ok(ClientCredentials { auth_mode, identity, server_ca })
     }
 
