@@ -24,6 +24,35 @@
 //! * [`demo`] — public test credentials for the PC simulator, and a function that provisions
 //!   them under ESP-AT's names.
 //!
+//! ## Example
+//!
+//! ```
+//! use at_certstore::{AuthMode, CertError, CertStore, EntryName, demo};
+//! use at_hal::kv::{Kv, MemKv, Value};
+//!
+//! let mut kv = MemKv::new();
+//! demo::provision(&mut kv)?;
+//! let mut store = CertStore::new(kv);
+//!
+//! // AT+CIPSERVER=1,443,"SSL",1: load before listening; an error becomes ERROR.
+//! let server = store.load_server_credentials(true)?;
+//! assert_eq!(server.cert_chain.len(), 1);
+//!
+//! // AT+CIPSSLCCONF=0,3,0,0 then AT+CIPSTART="SSL",...
+//! let client = store.load_client_credentials(AuthMode::Mutual, 0, 0)?;
+//! assert!(client.identity.is_some() && client.server_ca.is_some());
+//!
+//! // ESP-AT's cert_len=0, made explicit:
+//! store.kv_mut().set("server_cert", "server_cert", Value::Blob(b""))?;
+//! let err = store.load_server_credentials(false).unwrap_err();
+//! assert_eq!(err, CertError::Empty { entry: EntryName::new("server_cert", "server_cert") });
+//! assert_eq!(err.to_string(), "server_cert/server_cert: empty (length 0)");
+//!
+//! // AT+SYSMFG=1,"server_key","server_key" is refused unless the firmware opts in.
+//! assert!(matches!(store.mfg_read("server_key", "server_key"), Err(CertError::KeyReadbackRefused { .. })));
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
+//!
 //! ## Errors
 //!
 //! [`CertError`] is small and `Copy`, names the namespace/key concerned, and keeps a store's
