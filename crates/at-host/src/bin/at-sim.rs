@@ -1,0 +1,126 @@
+//! `at-sim`: the ESP-AT firmware core on a PC.
+//!
+//! ```text
+//! cargo run --release --bin at-sim                       # AT port on this terminal
+//! cargo run --release --bin at-sim -- --uart tcp:127.0.0.1:3333
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use at_host::logger::{self, LogSink};
+use at_host::sim::{SimConfig, run};
+use at_host::transport::UartMode;
+use at_mock::SimAp;
+use at_parser::Terminator;
+use clap::Parser;
+
+/// The ESP-AT firmware core on a PC: a simulated ESP32-C3 AT modem.
+///
+/// The AT port is this terminal (default), a TCP listener or a pseudo-terminal. The station
+/// sees simulated access points; SNTP reports the PC's clock. Logs go to stderr (or --log),
+/// never to the AT port.
+#[derive(Debug, Parser)]
+#[command(name = "at-sim", version)]
+struct Cli {
+    /// AT port: `stdio`, `tcp:ADDR:PORT` (one client at a time; e.g. tcp:127.0.0.1:3333), or
+    /// `pty` (prints the /dev/pts path to connect a terminal program to).
+    #[arg(long, default_value = "stdio", value_parser = parse_uart)]
+    uart: UartMode,
+
+    /// Command line terminator: `crlf` (ESP-AT's default), `lf`, `cr`, or a byte as `0xNN`.
+    /// Default: `lf` on stdio (a bare LF ends a line, CR LF also works), `crlf` otherwise.
+    #[arg(long, value_parser = parse_terminator)]
+    terminator: Option<Terminator>,
+
+    /// A simulated access point as SSID:PASSWORD (empty password: open network).
+    /// Repeatable. Default: one AP "esp-at-sim" with password "12345678".
+    #[arg(long = "ap", value_name = "SSID:PASSWORD", value_parser = parse_ap)]
+    aps: Vec<SimAp>,
+
+    /// Time a join takes, in milliseconds (AT+CWJAP is busy meanwhile).
+    #[arg(long, default_value_t = 1000)]
+    join_ms: u64,
+
+    /// Settings file (an ESP-IDF NVS image, 56 KiB): AT+SYSSTORE=1 settings survive restarts
+    /// of at-sim. Without it, settings live in memory.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+
+    /// Write logs to FILE instead of stderr.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+
+    /// Log level: error, warn, info, debug, trace, off.
+    #[arg(long, default_value = "info")]
+    log_level: log::LevelFilter,
+}
+
+fn parse_uart(s: &str) -> Result<UartMode, String> {
+    match s {
+        "stdio" => Ok(UartMode::Stdio),
+        "pty" => Ok(UartMode::Pty),
+        _ => {
+            let addr = s.strip_prefix("tcp:").ok_or("expected stdio, pty or tcp:ADDR:PORT")?;
+            addr.parse::<SocketAddr>().map(UartMode::Tcp).map_err(|e| format!("{addr}: {e}"))
+        }
+    }
+}
+
+fn parse_terminator(s: &str) -> Result<Terminator, String> {
+    match s {
+        "crlf" => Ok(Terminator::CrLf),
+        "lf" => Ok(Terminator::Byte(b'\n')),
+        "cr" => Ok(Terminator::Byte(b'\r')),
+        _ => {
+            let hex = s.strip_prefix("0x").ok_or("expected crlf, lf, cr or 0xNN")?;
+            u8::from_str_radix(hex, 16).map(Terminator::Byte).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn parse_ap(s: &str) -> Result<SimAp, String> {
+    let (ssid, pw) = s.split_once(':').ok_or("expected SSID:PASSWORD")?;
+    if ssid.is_empty() || ssid.len() > 32 {
+        return Err("SSID must be 1..=32 bytes".into());
+    }
+    if !pw.is_empty() && !(8..=64).contains(&pw.len()) {
+        return Err("password must be empty (open) or 8..=64 bytes".into());
+    }
+    Ok(SimAp::new(ssid.as_bytes(), pw.as_bytes()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let sink = match &cli.log {
+        Some(p) => match std::fs::OpenOptions::new().create(true).append(true).open(p) {
+            Ok(f) => LogSink::File(f),
+            Err(e) => {
+                eprintln!("at-sim: {}: {e}", p.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => LogSink::Stderr,
+    };
+    if let Err(e) = logger::init(sink, cli.log_level) {
+        eprintln!("at-sim: logger: {e}");
+        return ExitCode::FAILURE;
+    }
+    let aps = if cli.aps.is_empty() { vec![SimAp::new(b"esp-at-sim", b"12345678")] } else { cli.aps };
+    let cfg = SimConfig {
+        uart: cli.uart,
+        terminator: cli.terminator,
+        aps,
+        join: Duration::from_millis(cli.join_ms),
+        state: cli.state,
+    };
+    match run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("at-sim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

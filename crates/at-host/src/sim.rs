@@ -1,0 +1,145 @@
+//! The simulator loop: the firmware core on [`HostPlatform`], driven by a transport.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::mpsc::{RecvTimeoutError, channel};
+use std::time::{Duration, Instant as StdInstant};
+
+use at_core::{Firmware, FirmwareInfo, Options};
+use at_hal::kv::{Kv, MemKv};
+use at_hal::time::Instant;
+use at_mock::SimAp;
+use at_parser::Terminator;
+
+use crate::flash::FileFlash;
+use crate::platform::HostPlatform;
+use crate::transport::{self, Incoming, Sink, UartMode};
+
+/// Size of the settings image (`--state`): ESP-AT's `nvs` partition on the ESP32-C3.
+pub const STATE_SIZE: u32 = 0xE000;
+
+/// Everything `at-sim` is configured with.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The AT port.
+    pub uart: UartMode,
+    /// Line terminator; default: LF on stdio (so a person can type), CR LF elsewhere.
+    pub terminator: Option<Terminator>,
+    /// Access points the simulated station sees.
+    pub aps: Vec<SimAp>,
+    /// Join latency.
+    pub join: Duration,
+    /// Settings image file (NVS format); `None` keeps settings in memory.
+    pub state: Option<PathBuf>,
+}
+
+fn options(cfg: &SimConfig) -> Options {
+    let terminator = cfg.terminator.unwrap_or(match cfg.uart {
+        UartMode::Stdio => Terminator::Byte(b'\n'),
+        _ => Terminator::CrLf,
+    });
+    Options {
+        info: FirmwareInfo {
+            at_version: format!("{}.0(esp-at-rs - ESP32C3 - at-sim)", env!("CARGO_PKG_VERSION")),
+            sdk_version: format!("at-sim {} (host simulator)", env!("CARGO_PKG_VERSION")),
+            build_id: String::from("at-sim"),
+            compile_time: String::from(env!("CARGO_PKG_VERSION")),
+            bin_version: format!("v{}", env!("CARGO_PKG_VERSION")),
+            module_name: String::from("MINI-1"),
+        },
+        terminator,
+        sysstore_default: true,
+    }
+}
+
+/// Open the settings store: an NVS partition image in `path`, or memory.
+pub fn open_settings(path: Option<&PathBuf>) -> std::io::Result<Box<dyn Kv + Send>> {
+    let Some(path) = path else { return Ok(Box::new(MemKv::new())) };
+    let flash = FileFlash::open(path, STATE_SIZE)?;
+    let nvs = at_nvs::Nvs::mount(flash, None).map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+    })?;
+    Ok(Box::new(nvs))
+}
+
+/// Run until the input ends (stdio EOF) or forever (TCP, PTY).
+pub fn run(cfg: SimConfig) -> std::io::Result<()> {
+    let (to_loop, from_io) = channel();
+    let port = transport::open(&cfg.uart, to_loop)?;
+    let mut sink: Option<Sink> = port.sink.clone();
+    let settings = open_settings(cfg.state.as_ref())?;
+    let platform = HostPlatform::new(cfg.aps.clone(), cfg.join, settings);
+    let start = StdInstant::now();
+    let now = || Instant::from_micros(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
+    let mut fw = Firmware::new(platform, options(&cfg), now());
+    // Output waits for the first host to attach (so it sees `ready`); after that, output
+    // while nobody is attached goes nowhere, as on a real serial line.
+    let mut ever_attached = sink.is_some();
+    let mut input: VecDeque<u8> = VecDeque::new();
+    let mut input_closed = false;
+    loop {
+        // Feed input (the firmware may take less when its output is backed up).
+        while !input.is_empty() {
+            let (a, _) = input.as_slices();
+            let n = fw.receive(a, now());
+            input.drain(..n);
+            if n == 0 {
+                break;
+            }
+        }
+        let deadline = fw.poll(now());
+        // Drain output.
+        let mut out_blocked = false;
+        while fw.tx_len() > 0 {
+            let chunk = fw.tx_front().to_vec();
+            match &sink {
+                Some(s) => match s.try_send(chunk) {
+                    Ok(()) => fw.tx_consume(fw.tx_front().len()),
+                    Err(_) => {
+                        out_blocked = true;
+                        break;
+                    }
+                },
+                None if ever_attached => fw.tx_consume(fw.tx_front().len()),
+                None => break,
+            }
+        }
+        if input_closed && input.is_empty() && !fw.is_busy() && fw.tx_len() == 0 {
+            // Let the writer thread finish: dropping the sink closes its queue.
+            drop(sink.take());
+            std::thread::sleep(Duration::from_millis(50));
+            return Ok(());
+        }
+        // Sleep until input, the firmware's deadline, or a retry of blocked output.
+        let t = now();
+        let mut wait = deadline.map(|d| d.saturating_since(t));
+        if out_blocked || (!input.is_empty() && fw.tx_len() < at_core::tx::TX_HIGH_WATER) {
+            wait = Some(wait.map_or(Duration::from_millis(5), |w| w.min(Duration::from_millis(5))));
+        }
+        let msg = match wait {
+            Some(w) => match from_io.recv_timeout(w) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(Incoming::Closed),
+            },
+            None => Some(from_io.recv().unwrap_or(Incoming::Closed)),
+        };
+        let mut next = msg;
+        // Take everything already waiting, without sleeping again.
+        while let Some(m) = next.take() {
+            match m {
+                Incoming::Bytes(b) => input.extend(b),
+                Incoming::Attached(s) => {
+                    sink = Some(s);
+                    ever_attached = true;
+                }
+                Incoming::Detached => sink = None,
+                Incoming::Closed => input_closed = true,
+            }
+            next = from_io.try_recv().ok();
+        }
+        if input_closed && !matches!(cfg.uart, UartMode::Stdio) {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! `at-sim` as a host driver meets it: a real process, a real TCP socket, real time.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Sim {
+    child: Child,
+    addr: String,
+}
+
+impl Sim {
+    fn start(extra: &[&str]) -> Sim {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_at-sim"))
+            .args(["--uart", "tcp:127.0.0.1:0", "--join-ms", "300", "--log-level", "warn"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn at-sim");
+        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        err.read_line(&mut line).expect("read stderr");
+        let addr = line.trim().rsplit("tcp://").next().expect("address line").to_owned();
+        // Keep draining stderr so logging never fills the pipe.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = err.read_to_end(&mut sink);
+        });
+        Sim { child, addr }
+    }
+
+    fn connect(&self) -> Client {
+        let s = TcpStream::connect(&self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        Client { s, buf: Vec::new() }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Client {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    fn send(&mut self, b: &[u8]) {
+        self.s.write_all(b).unwrap();
+    }
+
+    /// Read until `want` has arrived (returns everything up to and including it).
+    fn until(&mut self, want: &str, timeout: Duration) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(i) = find(&self.buf, want.as_bytes()) {
+                let rest = self.buf.split_off(i + want.len());
+                let got = std::mem::replace(&mut self.buf, rest);
+                return String::from_utf8_lossy(&got).into_owned();
+            }
+            assert!(
+                Instant::now() < end,
+                "timed out waiting for {want:?}; got {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            let mut tmp = [0u8; 1024];
+            match self.s.read(&mut tmp) {
+                Ok(0) => panic!("connection closed; got {:?}", String::from_utf8_lossy(&self.buf)),
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Whatever arrives within `d`.
+    fn drain(&mut self, d: Duration) -> String {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            let mut tmp = [0u8; 1024];
+            if let Ok(n) = self.s.read(&mut tmp) {
+                if n == 0 {
+                    break;
+                }
+                self.buf.extend_from_slice(&tmp[..n]);
+            }
+        }
+        String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned()
+    }
+
+    fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        let s = self.until("\r\n", Duration::from_secs(5));
+        let mut out = s;
+        loop {
+            let more = self.until("\r\n", Duration::from_secs(5));
+            out.push_str(&more);
+            if more.ends_with("OK\r\n") || more.ends_with("ERROR\r\n") {
+                return out;
+            }
+        }
+    }
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+fn temp(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("at-sim-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+#[test]
+fn acceptance_session_over_tcp() {
+    let sim = Sim::start(&["--ap", "lab:password1"]);
+    let mut c = sim.connect();
+    assert_eq!(c.until("ready\r\n", Duration::from_secs(5)), "\r\nready\r\n");
+    assert_eq!(c.cmd("AT"), "AT\r\n\r\nOK\r\n");
+    assert_eq!(c.cmd("AT+FAKE"), "AT+FAKE\r\n\r\nERROR\r\n");
+    c.cmd("AT+SYSLOG=1");
+    assert_eq!(
+        c.cmd("AT+FAKE"),
+        "AT+FAKE\r\n+ERRINFO:\"unknown command\"\r\nERR CODE:0x01090000\r\n\r\nERROR\r\n"
+    );
+    c.cmd("AT+SYSLOG=0");
+    assert_eq!(c.cmd("ATE0"), "ATE0\r\n\r\nOK\r\n");
+    assert_eq!(c.cmd("AT"), "\r\nOK\r\n");
+    assert!(c.cmd("AT+GMR").contains("\r\nBin version:"));
+    assert_eq!(c.cmd("AT+CWMODE=1"), "\r\nOK\r\n");
+    c.send(b"AT+CWJAP=\"lab\",\"password1\"\r\nAT\r\n");
+    assert_eq!(
+        c.until("GOT IP\r\n\r\nOK\r\n", Duration::from_secs(5)),
+        "\r\nbusy p...\r\nWIFI CONNECTED\r\nWIFI GOT IP\r\n\r\nOK\r\n"
+    );
+    assert_eq!(c.cmd("AT+CWJAP=\"lab\",\"wrongpass\""), "+CWJAP:2\r\n\r\nERROR\r\n");
+    c.cmd("AT+CWJAP=\"lab\",\"password1\"");
+    c.drain(Duration::from_millis(100));
+    assert_eq!(c.cmd("AT+CIPSNTPCFG=1,0"), "\r\nOK\r\n");
+    assert_eq!(c.until("+TIME_UPDATED\r\n", Duration::from_secs(5)), "+TIME_UPDATED\r\n");
+    // Malformed input: each gets ERROR, and AT still works.
+    let long = format!("AT+{}", "X".repeat(297));
+    for bad in [
+        long.as_bytes(),
+        b"AT\0\0",
+        b"AT+\xff\xfe",
+        b"AT+CWJAP=\"unterminated",
+        b"AT+CWMODE=99999999999999999999",
+    ] {
+        c.send(bad);
+        c.send(b"\r\n");
+        assert_eq!(c.until("ERROR\r\n", Duration::from_secs(5)), "\r\nERROR\r\n", "{:?}", bad.escape_ascii());
+        assert_eq!(c.cmd("AT"), "\r\nOK\r\n");
+    }
+    // A second client is refused while the first is attached; after it leaves, a new one
+    // gets the port (without a second `ready`).
+    let mut other = sim.connect();
+    assert!(other.drain(Duration::from_millis(200)).contains("another client is attached"));
+    drop(c);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut c = sim.connect();
+    assert_eq!(c.cmd("AT"), "\r\nOK\r\n");
+    assert_eq!(c.cmd("AT+RST"), "\r\nOK\r\n");
+    assert_eq!(c.until("ready\r\n", Duration::from_secs(5)), "\r\nready\r\n");
+    assert_eq!(c.cmd("AT"), "AT\r\n\r\nOK\r\n", "echo is back on after a restart");
+}
+
+#[test]
+fn settings_survive_a_restart_of_at_sim() {
+    let state = temp("state.bin");
+    let st = state.to_str().unwrap();
+    {
+        let sim = Sim::start(&["--state", st]);
+        let mut c = sim.connect();
+        c.until("ready\r\n", Duration::from_secs(5));
+        assert_eq!(c.cmd("AT+CWMODE=3"), "AT+CWMODE=3\r\n\r\nOK\r\n");
+        c.cmd("AT+SYSSTORE=0");
+        c.cmd("AT+SYSMSG=4");
+    }
+    assert_eq!(std::fs::metadata(&state).unwrap().len(), 0xE000);
+    let sim = Sim::start(&["--state", st]);
+    let mut c = sim.connect();
+    c.until("ready\r\n", Duration::from_secs(5));
+    assert_eq!(c.cmd("AT+CWMODE?"), "AT+CWMODE?\r\n+CWMODE:3\r\n\r\nOK\r\n");
+    assert_eq!(c.cmd("AT+SYSMSG?"), "AT+SYSMSG?\r\n+SYSMSG:0\r\n\r\nOK\r\n");
+    drop(sim);
+    std::fs::remove_file(&state).unwrap();
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses): utime is 14th, stime 15th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn idle_simulator_sleeps() {
+    if !Path::new("/proc/self/stat").exists() {
+        return;
+    }
+    let sim = Sim::start(&[]);
+    let mut c = sim.connect();
+    c.until("ready\r\n", Duration::from_secs(5));
+    c.cmd("AT+CWJAP=\"esp-at-sim\",\"12345678\"");
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_ticks(sim.child.id());
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_ticks(sim.child.id()) - before;
+    // Clock ticks are 10 ms: 1% of 3 s is 3 ticks.
+    assert!(used < 3, "idle at-sim used {used} ticks of CPU in 3 s");
+}
