@@ -1,0 +1,53 @@
+//! Arbitrary AT sessions against the whole firmware on the mock platform. Must never panic,
+//! and afterwards the firmware must still answer `AT` with `OK` (no stuck state).
+#![no_main]
+
+use std::time::Duration;
+
+use at_core::{Firmware, Options};
+use at_hal::time::Instant;
+use at_mock::{MockPlatform, SimAp};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let platform = MockPlatform::new(vec![SimAp::new(b"HomeAP", b"secret123"), SimAp::new(b"Open", b"")]);
+    let mut now = Instant::from_millis(0);
+    let mut fw = Firmware::new(platform, Options::default(), now);
+    let mut sink = vec![0u8; 4096];
+    let mut rest = data;
+    // Each chunk: [len, dt_ms, bytes...]
+    while let [len, dt, tail @ ..] = rest {
+        let n = usize::from(*len).min(tail.len());
+        let (chunk, next) = tail.split_at(n);
+        rest = next;
+        now = now + Duration::from_millis(u64::from(*dt) * 8);
+        let mut input = chunk;
+        while !input.is_empty() {
+            let used = fw.receive(input, now);
+            input = &input[used..];
+            while fw.transmit(&mut sink) > 0 {}
+        }
+        fw.poll(now);
+        while fw.transmit(&mut sink) > 0 {}
+    }
+    // End any partial line (it may itself start a command), then let every running command
+    // finish (AT+CWJAP's timeout is at most 600 s).
+    fw.receive(b"\r\n", now);
+    for _ in 0..700 {
+        now = now + Duration::from_secs(1);
+        fw.poll(now);
+        while fw.transmit(&mut sink) > 0 {}
+    }
+    assert!(!fw.is_busy(), "a command is still running after 700 s");
+    fw.receive(b"AT\r\n", now);
+    fw.poll(now);
+    let mut out = Vec::new();
+    loop {
+        let n = fw.transmit(&mut sink);
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&sink[..n]);
+    }
+    assert!(out.ends_with(b"\r\nOK\r\n"), "AT after the session: {:?}", String::from_utf8_lossy(&out));
+});
