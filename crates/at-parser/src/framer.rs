@@ -259,29 +259,43 @@ impl<const N: usize> Framer<N> {
         self.held > 0 && now.saturating_since(self.held_at) >= GUARD
     }
 
-    fn feed_line<'a>(&'a mut self, input: &'a [u8]) -> (Option<Event<'a>>, usize) {
-        for (i, &b) in input.iter().enumerate() {
-            if core::mem::take(&mut self.skip_lf) && b == b'\n' && self.len == 0 {
-                continue;
-            }
-            if let Some(slot) = self.buf.get_mut(self.len) {
-                *slot = b;
-                self.len += 1;
-            } else {
-                self.overflow = true;
-            }
-            let end = match self.terminator {
-                Terminator::CrLf => b == b'\n',
-                Terminator::Byte(t) => b == t,
-            };
+    fn feed_line<'a>(&'a mut self, mut input: &'a [u8]) -> (Option<Event<'a>>, usize) {
+        let mut skipped = 0;
+        if core::mem::take(&mut self.skip_lf) && self.len == 0 && input.first() == Some(&b'\n') {
+            input = &input[1..];
+            skipped = 1;
+        }
+        let term = match self.terminator {
+            Terminator::CrLf => b'\n',
+            Terminator::Byte(t) => t,
+        };
+        // Copy up to and including the terminator in one go; bytes past the buffer's end
+        // are dropped and flagged.
+        let (take, end) = match memchr::memchr(term, input) {
+            Some(i) => (i + 1, true),
+            None => (input.len(), false),
+        };
+        let room = N - self.len;
+        let keep = take.min(room);
+        self.buf[self.len..self.len + keep].copy_from_slice(&input[..keep]);
+        self.len += keep;
+        if keep < take {
+            self.overflow = true;
             if end {
-                if self.terminator == Terminator::Byte(b'\r') {
-                    self.skip_lf = true;
+                // Keep the terminator as the last byte so the line still ends where it did.
+                if let Some(last) = self.buf.last_mut() {
+                    *last = term;
                 }
-                return (Some(self.finish_line()), i + 1);
+                self.len = N;
             }
         }
-        (None, input.len())
+        if !end {
+            return (None, skipped + take);
+        }
+        if self.terminator == Terminator::Byte(b'\r') {
+            self.skip_lf = true;
+        }
+        (Some(self.finish_line()), skipped + take)
     }
 
     fn finish_line(&mut self) -> Event<'_> {
