@@ -203,9 +203,8 @@ pub fn parse_csv(text: &str, table_offset: u32) -> Result<PartitionTable, CsvErr
         if fields.len() < 5 {
             return Err(err(CsvErrorKind::MissingFields));
         }
-        let label = Label::new(fields[0])
-            .filter(|_| !fields[0].is_empty())
-            .ok_or(err(CsvErrorKind::BadName))?;
+        let label =
+            Label::new(fields[0]).filter(|_| !fields[0].is_empty()).ok_or(err(CsvErrorKind::BadName))?;
         let ty = parse_code(fields[1], TYPE_NAMES).ok_or(err(CsvErrorKind::BadType))?;
         let subtype = if fields[2].is_empty() {
             if ty == types::APP {
@@ -242,7 +241,7 @@ pub fn parse_csv(text: &str, table_offset: u32) -> Result<PartitionTable, CsvErr
                 u32::try_from(placed).map_err(|_| err(CsvErrorKind::BadNumber))?
             }
         };
-        if offset % alignment(ty) != 0 {
+        if !offset.is_multiple_of(alignment(ty)) {
             return Err(err(CsvErrorKind::Misaligned));
         }
         if entries.iter().any(|e| e.label == label) {
@@ -306,7 +305,10 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let bad = |s: &str| parse_csv(s, 0x8000).unwrap_err();
-        assert_eq!(bad("\nnvs, data, nvs, 0x9000\n"), CsvError { line: 2, kind: CsvErrorKind::MissingFields });
+        assert_eq!(
+            bad("\nnvs, data, nvs, 0x9000\n"),
+            CsvError { line: 2, kind: CsvErrorKind::MissingFields }
+        );
         assert_eq!(bad("x, blob, nvs, 0x9000, 4K").kind, CsvErrorKind::BadType);
         assert_eq!(bad("x, data, nope, 0x9000, 4K").kind, CsvErrorKind::BadSubtype);
         assert_eq!(bad("x, app, , 0x10000, 4K").kind, CsvErrorKind::BadSubtype);

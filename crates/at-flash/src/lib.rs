@@ -1,4 +1,33 @@
-//! # at-flash
+//! # at-flash: the ESP32-C3 flash as ESP-AT sees it
+//!
+//! ESP-AT finds its manufacturing data (`mfg_nvs`: certificates, keys, `factory_param`) through
+//! two partition tables, and on a chip with flash encryption the chip decrypts some partitions
+//! and not others. When `idf.py encrypted-flash` encrypts ESP-AT's *secondary* table and
+//! `mfg_nvs` — which the firmware reads plain — ESP-AT silently finds nothing (`at param mode:
+//! 0`, `cert_len=0`) and an SSL server loops until the watchdog fires. This crate makes that
+//! state impossible to miss:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`table`] | ESP-IDF binary partition tables: parse with precise errors, emit byte-for-byte as `gen_esp32part.py` |
+//! | [`csv`] | the CSV form, read as `gen_esp32part.py` reads it (auto-placement, `K`/`M` sizes) |
+//! | [`xts`] | ESP32-C3 flash encryption (XTS-AES-128, 128-byte units, absolute-address tweak, byte reversal), byte-identical to `espsecure` |
+//! | [`view`] | `embedded-storage` windows onto one partition: raw, decrypted as the chip reads, and the [`view::MountView`] an NVS mount gets |
+//! | [`layout`] | primary table at 0x8000, ESP-AT's secondary table in `at_customize`, ESP-AT's C3 defaults |
+//! | [`locate`] | [`locate_mfg_nvs`]: the boot-time lookup, returning a view or the precise [`at_hal::kv::Unreadable`] |
+//! | [`diagnose`] | [`diagnose()`]: a read-only report on a whole flash or dump, per partition, with remedies (`Display`; `serde` feature for JSON) |
+//! | [`classify`], [`nvs_probe`] | the key-less content tests behind the diagnosis |
+//!
+//! **Nothing here writes or erases** except the explicit `NorFlash::write`/`erase` of the views:
+//! [`diagnose()`] only needs `ReadNorFlash`, and [`locate_mfg_nvs`] only reads.
+//!
+//! Panic contract: no function panics on any flash content; every loop is bounded by the size
+//! of what it reads.
+//!
+//! Not implemented: the ESP32 (non-XTS) and ESP32-S2/S3/C5+ flash-encryption variants
+//! (XTS-AES-256, pseudo-rounds), `gen_esp32part.py`'s `--secure` alignment rules and `$ENV`
+//! expansion, and NVS-encryption keys (the diagnosis reports *NVS-encrypted, keys missing*;
+//! checking given keys is `at-nvs`'s job).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -7,9 +36,18 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
-pub mod csv;
-pub mod table;
-pub mod xts;
-pub mod view;
 pub mod classify;
+pub mod csv;
+pub mod diagnose;
+pub mod layout;
+pub mod locate;
 pub mod nvs_probe;
+pub mod table;
+pub mod view;
+pub mod xts;
+
+pub use diagnose::{DiagnoseOptions, Diagnosis, Finding, Problem, diagnose};
+pub use locate::{LocateError, MfgNvs, locate_mfg_nvs, locate_mfg_nvs_with_primary};
+pub use table::{PartitionEntry, PartitionTable, TableError};
+pub use view::{DecryptedView, MountView, PartitionView, SliceFlash, ViewError};
+pub use xts::FlashKey;

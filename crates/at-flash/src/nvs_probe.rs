@@ -104,7 +104,8 @@ pub fn probe<F: ReadNorFlash>(flash: &mut F) -> Result<NvsProbe, F::Error> {
         h.add(&page);
         let state = u32::from_le_bytes([page[0], page[1], page[2], page[3]]);
         let stored = u32::from_le_bytes([page[28], page[29], page[30], page[31]]);
-        let header_ok = matches!(state, STATE_ACTIVE | STATE_FULL | STATE_FREEING) && crc32(&[&page[4..28]]) == stored;
+        let header_ok =
+            matches!(state, STATE_ACTIVE | STATE_FULL | STATE_FREEING) && crc32(&[&page[4..28]]) == stored;
         if !header_ok {
             continue;
         }

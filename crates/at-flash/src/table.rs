@@ -141,8 +141,17 @@ impl fmt::Debug for Label {
     }
 }
 
+#[cfg(feature = "serde")]
+impl serde::Serialize for Label {
+    /// As text (non-printable bytes escaped as `\xNN`).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// Partition flags (the last u32 of an entry).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Flags(pub u32);
 
 impl Flags {
@@ -164,6 +173,7 @@ impl Flags {
 
 /// One partition of a table.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PartitionEntry {
     /// Type code, see [`types`].
     pub ty: u8,
@@ -285,6 +295,7 @@ pub enum Md5Status {
 
 /// Why bytes are not a valid partition table.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(rename_all = "snake_case"))]
 pub enum TableError {
     /// Fewer bytes than one slot.
     TooShort {
@@ -379,6 +390,11 @@ impl PartitionTable {
         }
         check_overlaps(&entries)?;
         Ok(PartitionTable { entries, md5: Md5Status::Absent })
+    }
+
+    /// A table of entries the crate itself defines (known not to overlap).
+    pub(crate) fn from_trusted(entries: Vec<PartitionEntry>) -> PartitionTable {
+        PartitionTable { entries, md5: Md5Status::Absent }
     }
 
     /// Parse a binary table (normally [`TABLE_LEN`] bytes; a shorter slice is read up to its
@@ -501,7 +517,14 @@ mod tests {
     use super::*;
 
     fn entry(label: &str, ty: u8, st: u8, off: u32, size: u32) -> PartitionEntry {
-        PartitionEntry { ty, subtype: st, offset: off, size, label: Label::new(label).unwrap(), flags: Flags(0) }
+        PartitionEntry {
+            ty,
+            subtype: st,
+            offset: off,
+            size,
+            label: Label::new(label).unwrap(),
+            flags: Flags(0),
+        }
     }
 
     #[test]
@@ -530,7 +553,10 @@ mod tests {
 
         let mut b = good;
         b[32] = 0x12;
-        assert_eq!(PartitionTable::parse(&b, None), Err(TableError::BadMagic { entry: 1, magic: [0x12, 0x50] }));
+        assert_eq!(
+            PartitionTable::parse(&b, None),
+            Err(TableError::BadMagic { entry: 1, magic: [0x12, 0x50] })
+        );
 
         let mut b = good;
         b[4] ^= 1; // change entry 0's offset: MD5 no longer matches
@@ -567,7 +593,8 @@ mod tests {
 
     #[test]
     fn too_many_entries_refused() {
-        let es = |n: u32| -> Vec<_> { (0..n).map(|i| entry("p", 1, 2, 0x10000 + i * 0x1000, 0x1000)).collect() };
+        let es =
+            |n: u32| -> Vec<_> { (0..n).map(|i| entry("p", 1, 2, 0x10000 + i * 0x1000, 0x1000)).collect() };
         let t = PartitionTable::new(es(95)).unwrap();
         let b = t.to_bytes(false).unwrap();
         assert_eq!(PartitionTable::parse(&b, None).unwrap().entries().len(), 95);

@@ -37,7 +37,9 @@ impl<E: fmt::Debug> fmt::Display for ViewError<E> {
         match self {
             ViewError::Flash(e) => write!(f, "flash error: {e:?}"),
             ViewError::OutOfBounds => f.write_str("access outside the partition"),
-            ViewError::NotAligned => f.write_str("access not aligned (encrypted writes need 16-byte alignment)"),
+            ViewError::NotAligned => {
+                f.write_str("access not aligned (encrypted writes need 16-byte alignment)")
+            }
             ViewError::EncryptedReadOnly => f.write_str(
                 "partition is read through flash encryption: NVS cannot be updated in place under XTS",
             ),
@@ -155,7 +157,7 @@ impl<'k, F: ReadNorFlash> DecryptedView<'k, F> {
     /// A decrypting window; `base` must be 16-byte aligned (partitions are 4 KiB aligned), and
     /// `F::READ_SIZE` and `F::WRITE_SIZE` must divide 16 (every real NOR flash: 1 or 4).
     pub fn new(flash: F, base: u32, size: u32, key: &'k FlashKey) -> Result<Self, ViewError<F::Error>> {
-        if base as usize % BLOCK_LEN != 0 || BLOCK_LEN % F::READ_SIZE != 0 {
+        if !(base as usize).is_multiple_of(BLOCK_LEN) || !BLOCK_LEN.is_multiple_of(F::READ_SIZE) {
             return Err(ViewError::NotAligned);
         }
         Ok(DecryptedView { raw: PartitionView::new(flash, base, size)?, key })
@@ -232,7 +234,10 @@ impl<F: NorFlash> NorFlash for DecryptedView<'_, F> {
     /// Encrypts and writes in pieces of at most 32 bytes, each at its own absolute address,
     /// like the C3's manual-encryption block. `offset` and `bytes.len()` must be multiples of 16.
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
-        if offset as usize % BLOCK_LEN != 0 || bytes.len() % BLOCK_LEN != 0 || BLOCK_LEN % F::WRITE_SIZE != 0 {
+        if !(offset as usize).is_multiple_of(BLOCK_LEN)
+            || !bytes.len().is_multiple_of(BLOCK_LEN)
+            || !BLOCK_LEN.is_multiple_of(F::WRITE_SIZE)
+        {
             return Err(ViewError::NotAligned);
         }
         if !range_ok(offset, bytes.len(), self.raw.size) {
@@ -356,7 +361,8 @@ impl ReadNorFlash for SliceFlash<'_> {
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
         let start = offset as usize;
-        let src = start.checked_add(bytes.len()).and_then(|end| self.0.get(start..end)).ok_or(SliceOutOfBounds)?;
+        let src =
+            start.checked_add(bytes.len()).and_then(|end| self.0.get(start..end)).ok_or(SliceOutOfBounds)?;
         bytes.copy_from_slice(src);
         Ok(())
     }
@@ -424,7 +430,10 @@ mod tests {
         assert_eq!(v.erase(0, 0x3000), Err(ViewError::OutOfBounds));
         v.erase(0x1000, 0x2000).unwrap();
         // view 0x1000..0x2000 is flash 0x2000..0x3000
-        assert_eq!((flash.0[0x1FFE], flash.0[0x2000], flash.0[0x2FFF], flash.0[0x3000]), (0xFE, 0xFF, 0xFF, 0x00));
+        assert_eq!(
+            (flash.0[0x1FFE], flash.0[0x2000], flash.0[0x2FFF], flash.0[0x3000]),
+            (0xFE, 0xFF, 0xFF, 0x00)
+        );
         assert!(PartitionView::new(&mut flash, 0x3000, 0x1001).is_err());
     }
 
@@ -467,7 +476,6 @@ mod tests {
         assert_eq!(m.write(0, &[0; 16]), Err(ViewError::EncryptedReadOnly));
         assert_eq!(m.erase(0, 0x1000), Err(ViewError::EncryptedReadOnly));
         assert!(m.is_decrypted());
-        drop(m);
         assert_eq!(flash.0, before);
         let mut p = MountView::Plain(PartitionView::new(&mut flash, 0x1000, 0x1000).unwrap());
         p.write(4, &[0, 0, 0, 0]).unwrap();

@@ -123,10 +123,10 @@ impl FlashKey {
     }
 
     fn apply(&self, address: u32, data: &mut [u8], dir: Dir) -> Result<(), CryptError> {
-        if address as usize % BLOCK_LEN != 0 {
+        if !(address as usize).is_multiple_of(BLOCK_LEN) {
             return Err(CryptError::Misaligned { address });
         }
-        if data.len() % BLOCK_LEN != 0 {
+        if !data.len().is_multiple_of(BLOCK_LEN) {
             return Err(CryptError::Length { len: data.len() });
         }
         if address as u64 + data.len() as u64 > 1u64 << 32 {
