@@ -5,7 +5,7 @@ use core::fmt;
 use at_hal::kv::{KvError, Unreadable, ValueType};
 
 use crate::format::FormatError;
-use crate::names::{EntryName, IndexError, Item};
+use crate::names::{EntryName, IndexError, Item, PkiItem};
 
 /// Why a certificate, key or CA could not be read, written or loaded. Small and `Copy`; every
 /// variant names the entry concerned, so the AT layer can print it as is.
@@ -60,6 +60,15 @@ pub enum CertError {
         /// What is wrong with it.
         problem: FormatError,
     },
+    /// The private key does not belong to the certificate (compared structurally, see
+    /// [`key_matches_certificate`](crate::format::key_matches_certificate)): every handshake
+    /// would fail.
+    KeyMismatch {
+        /// The certificate entry.
+        cert: PkiItem,
+        /// The key entry.
+        key: PkiItem,
+    },
     /// A PKI index out of range for its feature.
     Index(IndexError),
     /// `AT+SYSMFG` read of a private key, and the firmware did not opt in to key read-back.
@@ -81,7 +90,7 @@ impl CertError {
         }
     }
 
-    /// The entry concerned, if the error is about one.
+    /// The entry concerned, if the error is about one (for a key mismatch, the key).
     pub fn entry(&self) -> Option<EntryName> {
         match *self {
             CertError::Missing { entry }
@@ -91,6 +100,7 @@ impl CertError {
             | CertError::WrongType { entry, .. }
             | CertError::Invalid { entry, .. }
             | CertError::KeyReadbackRefused { entry } => Some(entry),
+            CertError::KeyMismatch { key, .. } => Some(key.entry()),
             CertError::Index(_) => None,
         }
     }
@@ -127,6 +137,9 @@ impl fmt::Display for CertError {
             }
             CertError::Invalid { entry, item, problem } => {
                 write!(f, "{entry}: not a valid PEM/DER {}: {problem}", item.description())
+            }
+            CertError::KeyMismatch { cert, key } => {
+                write!(f, "{key}: private key does not match the certificate in {cert}")
             }
             CertError::Index(e) => write!(f, "{e}"),
             CertError::KeyReadbackRefused { entry } => {

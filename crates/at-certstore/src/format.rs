@@ -19,8 +19,8 @@
 //!
 //! "Valid" is structural: the DER must decode as an X.509 `Certificate` (RFC 5280, via
 //! `x509-cert`) or as the key syntax its label names (via `pkcs8`, `pkcs1`, `sec1`), with no
-//! trailing bytes. Signatures, validity dates and whether the key matches the certificate
-//! are checked by TLS, not here.
+//! trailing bytes. [`key_matches_certificate`] compares a key's public part with a
+//! certificate's. Signatures and validity dates are checked by TLS, not here.
 //!
 //! **Panics:** none. Every function here takes arbitrary bytes; the fuzz target
 //! `fuzz/fuzz_targets/cert_parse.rs` and a property test hold them to that.
@@ -247,6 +247,109 @@ impl fmt::Debug for PrivateKey {
             .field("len", &self.secret_der().len())
             .finish()
     }
+}
+
+/// Whether a private key belongs to a certificate, as far as its encoding tells (no crypto).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMatch {
+    /// The key's public part equals the certificate's public key.
+    Match,
+    /// They differ (or are of different algorithms): TLS would fail on every handshake.
+    Mismatch,
+    /// Cannot tell without computing the public key (e.g. a PKCS#8 Ed25519 key without its
+    /// public key, a compressed EC point, an algorithm this check does not know).
+    Unknown,
+}
+
+/// Compare `key` with the public key of `cert` (the leaf), structurally: RSA modulus and
+/// exponent, the EC point (SEC1 and PKCS#8 carry it), or PKCS#8 v2's public key.
+pub fn key_matches_certificate(key: &PrivateKey, cert: &CertificateDer<'_>) -> KeyMatch {
+    let Ok(cert) = x509_cert::Certificate::from_der(cert.as_ref()) else { return KeyMatch::Unknown };
+    let spki = cert.tbs_certificate().subject_public_key_info();
+    let cert_alg = algorithm(spki.algorithm.oid.as_bytes());
+    let Some(cert_pub) = spki.subject_public_key.as_bytes() else { return KeyMatch::Unknown };
+    let Some(public) = key_public(key.format(), key.secret_der()) else { return KeyMatch::Unknown };
+    if public.alg != Alg::Other && cert_alg != Alg::Other && public.alg != cert_alg {
+        return KeyMatch::Mismatch;
+    }
+    match public.part {
+        PublicPart::Rsa { n, e } => match pkcs1::RsaPublicKeyRef::from_der(cert_pub) {
+            Ok(cp) if cp.modulus.as_bytes() == n && cp.public_exponent.as_bytes() == e => KeyMatch::Match,
+            Ok(_) => KeyMatch::Mismatch,
+            Err(_) => KeyMatch::Unknown,
+        },
+        // Same encoding (both compressed or both not) compares directly; otherwise unknown.
+        PublicPart::Raw(p) if p.len() == cert_pub.len() => {
+            if p == cert_pub {
+                KeyMatch::Match
+            } else {
+                KeyMatch::Mismatch
+            }
+        }
+        PublicPart::Raw(_) | PublicPart::None => KeyMatch::Unknown,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Alg {
+    Rsa,
+    Ec,
+    Ed25519,
+    Other,
+}
+
+/// From an OID's DER content bytes.
+fn algorithm(oid: &[u8]) -> Alg {
+    match oid {
+        [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01] => Alg::Rsa, // 1.2.840.113549.1.1.1
+        [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01] => Alg::Ec,              // 1.2.840.10045.2.1
+        [0x2b, 0x65, 0x70] => Alg::Ed25519,                                 // 1.3.101.112
+        _ => Alg::Other,
+    }
+}
+
+enum PublicPart<'a> {
+    Rsa { n: &'a [u8], e: &'a [u8] },
+    Raw(&'a [u8]),
+    None,
+}
+
+struct KeyPublic<'a> {
+    alg: Alg,
+    part: PublicPart<'a>,
+}
+
+fn key_public(format: KeyFormat, der: &[u8]) -> Option<KeyPublic<'_>> {
+    match format {
+        KeyFormat::Pkcs1 => rsa_public(der),
+        KeyFormat::Sec1 => Some(ec_public(der)?),
+        KeyFormat::Pkcs8 => {
+            let info = pkcs8::PrivateKeyInfoRef::from_der(der).ok()?;
+            let alg = algorithm(info.algorithm.oid.as_bytes());
+            if let Some(public) = info.public_key.and_then(|p| p.as_bytes()) {
+                return Some(KeyPublic { alg, part: PublicPart::Raw(public) });
+            }
+            let inner = info.private_key.as_bytes();
+            match alg {
+                Alg::Rsa => rsa_public(inner),
+                Alg::Ec => ec_public(inner),
+                _ => Some(KeyPublic { alg, part: PublicPart::None }),
+            }
+        }
+    }
+}
+
+fn rsa_public(der: &[u8]) -> Option<KeyPublic<'_>> {
+    let k = pkcs1::RsaPrivateKeyRef::from_der(der).ok()?;
+    Some(KeyPublic {
+        alg: Alg::Rsa,
+        part: PublicPart::Rsa { n: k.modulus.as_bytes(), e: k.public_exponent.as_bytes() },
+    })
+}
+
+fn ec_public(der: &[u8]) -> Option<KeyPublic<'_>> {
+    let k = sec1::EcPrivateKey::from_der(der).ok()?;
+    Some(KeyPublic { alg: Alg::Ec, part: k.public_key.map_or(PublicPart::None, PublicPart::Raw) })
 }
 
 /// Check `bytes` against what `item` must hold, without keeping the result.

@@ -68,8 +68,9 @@
 //!
 //! ## Not implemented
 //!
-//! * No check that a key matches its certificate, nor of validity dates or signatures: TLS
-//!   does those at handshake time.
+//! * No validity-date or signature checks (TLS does those). Key/certificate pairing is checked
+//!   structurally ([`format::key_matches_certificate`]); a pairing it cannot decide without
+//!   crypto (e.g. Ed25519 PKCS#8 v1) is left to rustls.
 //! * ESP-AT's legacy `wpa2_*` namespaces (`CONFIG_AT_EAP_LEGACY_NAMESPACE_SUPPORT`) and
 //!   legacy raw PKI partitions are not mapped (the secret policy still covers `wpa2_key`).
 //! * [`Sealed`] does not detect deletion or rollback of whole entries.
@@ -87,7 +88,7 @@ pub mod sealed;
 mod store;
 
 pub use error::CertError;
-pub use format::{FormatError, KeyFormat, PrivateKey};
+pub use format::{FormatError, KeyFormat, KeyMatch, PrivateKey};
 pub use names::{EntryName, Feature, Item, PkiItem, holds_private_key};
 pub use sealed::{SealKey, Sealed};
 pub use store::{

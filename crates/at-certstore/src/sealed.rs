@@ -476,6 +476,14 @@ mod tests {
     }
 
     #[test]
+    fn key_material_is_zeroize_on_drop_by_type() {
+        fn zeroize_on_drop<T: ZeroizeOnDrop>() {}
+        zeroize_on_drop::<SealKey>();
+        // The expanded key inside `Aes256GcmSiv` (needs `aes` feature `zeroize`).
+        zeroize_on_drop::<aes::Aes256>();
+    }
+
+    #[test]
     fn debug_redacts() {
         let key = SealKey::from_bytes([0xab; 32]);
         assert_eq!(alloc::format!("{key:?}"), "SealKey(<redacted>)");

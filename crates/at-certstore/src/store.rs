@@ -242,6 +242,8 @@ impl<K: Kv> CertStore<K> {
     /// How many entries of `(feature, item)` exist, counting only well-formed PKI names
     /// (ESP-AT's `at_get_pki_count()`). `AT+CIPSSLCCONF` checks `index < count` as ESP-AT
     /// does; a gap in the numbering is then reported as [`CertError::Missing`] on load.
+    /// Over a [`Sealed`](crate::Sealed) store the listing authenticates every entry of the
+    /// namespace, so one tampered entry fails the count with `Store { error: Authentication }`.
     pub fn count(&mut self, feature: Feature, item: Item) -> Result<u16, CertError> {
         let ns = crate::names::namespace(feature, item);
         let mut n = 0u16;
@@ -276,17 +278,21 @@ impl<K: Kv> CertStore<K> {
     }
 
     /// Load what `AT+CIPSERVER=1,<port>,"SSL"[,<CA enable>]` needs: `server_cert`,
-    /// `server_key` and, if `ca_required`, `server_ca`. Call it before listening (and per
+    /// `server_key` and, if `ca_required`, `server_ca`; a key that provably does not belong to
+    /// the certificate is [`CertError::KeyMismatch`]. Call it before listening (and per
     /// accepted connection, as ESP-AT does); an error here must become the command's `ERROR`.
     pub fn load_server_credentials(&mut self, ca_required: bool) -> Result<ServerCredentials, CertError> {
         let cert_chain = self.certificates(Feature::Server, 0)?;
         let key = self.private_key(Feature::Server, 0)?;
+        check_pair(&cert_chain, &key, Feature::Server, 0)?;
         let client_ca = if ca_required { Some(self.ca_certificates(Feature::Server, 0)?) } else { None };
         Ok(ServerCredentials { cert_chain, key, client_ca })
     }
 
     /// Load what an SSL client link configured by `AT+CIPSSLCCONF=<link>,<auth_mode>,
-    /// <pki_index>,<ca_index>` needs. Only the items the mode uses are read (and must exist).
+    /// <pki_index>,<ca_index>` needs. Only the items the mode uses are read (and must exist);
+    /// a client key that provably does not belong to its certificate is
+    /// [`CertError::KeyMismatch`].
     pub fn load_client_credentials(
         &mut self,
         auth_mode: AuthMode,
@@ -294,10 +300,10 @@ impl<K: Kv> CertStore<K> {
         ca_index: u16,
     ) -> Result<ClientCredentials, CertError> {
         let identity = if auth_mode.presents_client_cert() {
-            Some(ClientIdentity {
-                cert_chain: self.certificates(Feature::Client, pki_index)?,
-                key: self.private_key(Feature::Client, pki_index)?,
-            })
+            let cert_chain = self.certificates(Feature::Client, pki_index)?;
+            let key = self.private_key(Feature::Client, pki_index)?;
+            check_pair(&cert_chain, &key, Feature::Client, pki_index)?;
+            Some(ClientIdentity { cert_chain, key })
         } else {
             None
         };
@@ -326,6 +332,23 @@ impl<K: Kv> CertStore<K> {
         let (value_type, bytes) = read_bytes(&mut self.kv, namespace, key)?;
         Ok(MfgValue::Bytes { value_type, bytes })
     }
+}
+
+/// Refuse a key that provably does not belong to the leaf certificate.
+fn check_pair(
+    chain: &[CertificateDer<'static>],
+    key: &PrivateKey,
+    feature: Feature,
+    index: u16,
+) -> Result<(), CertError> {
+    let leaf = chain.first();
+    if leaf.is_some_and(|leaf| format::key_matches_certificate(key, leaf) == format::KeyMatch::Mismatch) {
+        return Err(CertError::KeyMismatch {
+            cert: PkiItem::new(feature, Item::Cert, index)?,
+            key: PkiItem::new(feature, Item::Key, index)?,
+        });
+    }
+    Ok(())
 }
 
 fn invalid(item: PkiItem, problem: format::FormatError) -> CertError {

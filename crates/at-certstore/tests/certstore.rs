@@ -547,3 +547,66 @@ fn base64(data: &[u8]) -> String {
     }
     out.as_bytes().chunks(64).map(|l| std::str::from_utf8(l).unwrap()).collect::<Vec<_>>().join("\n")
 }
+
+// ---------------------------------------------------------------------------------------------
+// Key / certificate pairing
+
+const EC_SEC1_CERT: &[u8] = include_bytes!("data/ec_sec1_cert.pem");
+const ED25519_KEY: &[u8] = include_bytes!("data/ed25519_key.pem");
+const ED25519_CERT: &[u8] = include_bytes!("data/ed25519_cert.pem");
+
+fn leaf(pem: &[u8]) -> at_certstore::rustls_pki_types::CertificateDer<'static> {
+    format::parse_certificates(pem).unwrap().remove(0)
+}
+
+#[test]
+fn keys_are_matched_to_certificates_structurally() {
+    use at_certstore::KeyMatch;
+    let cases: [(&[u8], &[u8], KeyMatch); 10] = [
+        (demo::SERVER_KEY, demo::SERVER_CERT, KeyMatch::Match), // PKCS#8 EC (SEC1 inside)
+        (P256_PKCS8_DER, demo::SERVER_CERT, KeyMatch::Match),
+        (demo::CLIENT_KEY, demo::CLIENT_CERT, KeyMatch::Match),
+        (RSA_KEY_PEM, RSA_CERT_PEM, KeyMatch::Match), // PKCS#1
+        (EC_SEC1_PEM, EC_SEC1_CERT, KeyMatch::Match), // SEC1
+        (demo::CLIENT_KEY, demo::SERVER_CERT, KeyMatch::Mismatch),
+        (EC_SEC1_DER, demo::SERVER_CERT, KeyMatch::Mismatch),
+        (RSA_KEY_DER, demo::SERVER_CERT, KeyMatch::Mismatch), // RSA key, EC certificate
+        (demo::SERVER_KEY, RSA_CERT_DER, KeyMatch::Mismatch),
+        (ED25519_KEY, ED25519_CERT, KeyMatch::Unknown), // PKCS#8 v1 Ed25519: no public key stored
+    ];
+    for (i, (key, cert, expected)) in cases.into_iter().enumerate() {
+        let key = format::parse_private_key(key).unwrap();
+        assert_eq!(format::key_matches_certificate(&key, &leaf(cert)), expected, "case {i}");
+    }
+}
+
+#[test]
+fn mismatched_key_fails_loading_with_both_entries_named() {
+    let mut store = provisioned();
+    store.kv_mut().set("server_key", "server_key", Value::Blob(demo::CLIENT_KEY)).unwrap();
+    let err = store.load_server_credentials(false).unwrap_err();
+    assert_eq!(
+        err,
+        CertError::KeyMismatch {
+            cert: item(Feature::Server, Item::Cert, 0),
+            key: item(Feature::Server, Item::Key, 0)
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "server_key/server_key: private key does not match the certificate in server_cert/server_cert"
+    );
+    let mut store = provisioned();
+    store.write(item(Feature::Client, Item::Key, 0), demo::SERVER_KEY).unwrap();
+    assert!(matches!(
+        store.load_client_credentials(AuthMode::ClientCert, 0, 0),
+        Err(CertError::KeyMismatch { .. })
+    ));
+    // A mode that presents no client certificate does not care.
+    assert!(store.load_client_credentials(AuthMode::VerifyServer, 0, 0).is_ok());
+    // Unknown pairing (Ed25519) is let through to TLS, which checks it itself.
+    let mut store = CertStore::new(MemKv::new());
+    store.write(item(Feature::Server, Item::Cert, 0), ED25519_CERT).unwrap();
+    store.write(item(Feature::Server, Item::Key, 0), ED25519_KEY).unwrap();
+    assert!(store.load_server_credentials(false).is_ok());
+}

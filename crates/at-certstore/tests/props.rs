@@ -11,8 +11,24 @@ fn check_all(bytes: &[u8]) {
     for item in Item::ALL {
         let _ = format::validate(item, bytes);
     }
-    let _ = format::parse_certificates(bytes);
-    let _ = format::parse_private_key(bytes);
+    let certs = format::parse_certificates(bytes);
+    let key = format::parse_private_key(bytes);
+    // Anything that parses also goes through the key/certificate comparison.
+    if let (Ok(certs), Ok(key)) = (certs, key) {
+        for cert in &certs {
+            let _ = format::key_matches_certificate(&key, cert);
+        }
+    }
+    let demo_key = format::parse_private_key(demo::SERVER_KEY).expect("demo key");
+    if let Ok(certs) = format::parse_certificates(bytes) {
+        for cert in &certs {
+            let _ = format::key_matches_certificate(&demo_key, cert);
+        }
+    }
+    if let Ok(key) = format::parse_private_key(bytes) {
+        let demo_cert = format::parse_certificates(demo::SERVER_CERT).expect("demo cert");
+        let _ = format::key_matches_certificate(&key, &demo_cert[0]);
+    }
 }
 
 /// Inputs that look like what the checkers expect, then damaged: real PEM/DER with bytes
