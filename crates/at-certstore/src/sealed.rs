@@ -149,7 +149,8 @@ impl Opened {
 impl<K: Kv, E: Entropy> Sealed<K, E> {
     /// Seal `inner` with `key`, drawing nonces from `rng`. The key is consumed (and zeroized).
     pub fn new(inner: K, key: SealKey, rng: E) -> Self {
-        let cipher = Aes256GcmSiv::new(&key.0.into());
+        // Borrow the key bytes as an `Array` (no copy left behind on the stack).
+        let cipher = Aes256GcmSiv::new((&key.0).into());
         drop(key);
         Sealed { inner, cipher, rng }
     }
