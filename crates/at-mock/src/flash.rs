@@ -261,9 +261,14 @@ impl MockFlash {
         if self.off { Err(MockFlashError::PoweredOff) } else { Ok(()) }
     }
 
-    fn range(&self, offset: u32, len: usize, align: usize) -> Result<core::ops::Range<usize>, MockFlashError> {
+    fn range(
+        &self,
+        offset: u32,
+        len: usize,
+        align: usize,
+    ) -> Result<core::ops::Range<usize>, MockFlashError> {
         let start = offset as usize;
-        if start % align != 0 || len % align != 0 {
+        if !start.is_multiple_of(align) || !len.is_multiple_of(align) {
             return Err(MockFlashError::NotAligned);
         }
         let end = start.checked_add(len).ok_or(MockFlashError::OutOfBounds)?;
@@ -395,8 +400,14 @@ mod tests {
         let mut f = MockFlash::new(4096);
         f.write(0, &[0x00, 0xFF, 0xFF, 0xFF]).unwrap();
         assert_eq!(f.write(0, &[0x00, 0x00, 0x00, 0x01]), Ok(()));
-        assert_eq!(f.write(0, &[0x01, 0x00, 0x00, 0x00]), Err(MockFlashError::WriteOneOverZero { address: 0 }));
-        assert_eq!(f.write(0, &[0x00, 0x00, 0x00, 0x03]), Err(MockFlashError::WriteOneOverZero { address: 3 }));
+        assert_eq!(
+            f.write(0, &[0x01, 0x00, 0x00, 0x00]),
+            Err(MockFlashError::WriteOneOverZero { address: 0 })
+        );
+        assert_eq!(
+            f.write(0, &[0x00, 0x00, 0x00, 0x03]),
+            Err(MockFlashError::WriteOneOverZero { address: 3 })
+        );
         assert_eq!(&f.data()[..4], &[0, 0, 0, 1]);
     }
 
@@ -477,6 +488,9 @@ mod tests {
         f.erase(4096, 8192).unwrap();
         f.write(16, &[1; 8]).unwrap();
         let _ = f.write(1, &[1; 4]);
-        assert_eq!(f.ops(), &[FlashOp::Erase { from: 4096, to: 8192 }, FlashOp::Write { offset: 16, len: 8 }]);
+        assert_eq!(
+            f.ops(),
+            &[FlashOp::Erase { from: 4096, to: 8192 }, FlashOp::Write { offset: 16, len: 8 }]
+        );
     }
 }

@@ -61,7 +61,8 @@ fn csv(args: &[String]) -> Result<(), String> {
     if let Some(k) = keys_file {
         // Like the tool: the first 64 bytes of the keys file, CRC not checked.
         let b = read(&base.join(k))?;
-        let key: [u8; 64] = b.get(..64).and_then(|s| s.try_into().ok()).ok_or("keys file shorter than 64 bytes")?;
+        let key: [u8; 64] =
+            b.get(..64).and_then(|s| s.try_into().ok()).ok_or("keys file shorter than 64 bytes")?;
         opts.keys = Some(NvsKeys::from_bytes(&key));
     }
     if let Some(h) = hmac_file {

@@ -151,7 +151,8 @@ impl Generator {
         let kept: String = text.split_inclusive('\n').filter(|l| !l.starts_with('#')).collect();
         let mut records = parse_records(&kept).into_iter().filter(|r| !r.is_empty());
         let Some(header) = records.next() else { return Ok(()) };
-        let col = |name: &'static str| header.iter().position(|h| h == name).ok_or(CsvError::MissingColumn(name));
+        let col =
+            |name: &'static str| header.iter().position(|h| h == name).ok_or(CsvError::MissingColumn(name));
         let (ck, ct, ce, cv) = (col("key")?, col("type")?, col("encoding")?, col("value")?);
         for (n, rec) in records.enumerate() {
             let field = |i: usize| rec.get(i).map(String::as_str);
@@ -194,7 +195,8 @@ impl Generator {
             if !self.wifi_extras_written {
                 let ff = "f".repeat(280);
                 let zero = "0".repeat(64);
-                for (k, v) in [("sta.apinfo", ff.as_str()), ("sta.pmk", zero.as_str()), ("sta.apsw", "0000")] {
+                for (k, v) in [("sta.apinfo", ff.as_str()), ("sta.pmk", zero.as_str()), ("sta.apsw", "0000")]
+                {
                     self.entry(k, Raw::Text(v.to_string()), "hex2bin")?;
                 }
                 self.wifi_extras_written = true;
@@ -266,7 +268,9 @@ impl Generator {
                 if let Raw::Text(t) = &raw
                     && !t.is_ascii()
                 {
-                    return Err(RowError::Msg("non-ASCII `data,binary` value (use hex2bin or a file)".into()));
+                    return Err(RowError::Msg(
+                        "non-ASCII `data,binary` value (use hex2bin or a file)".into(),
+                    ));
                 }
                 Ok(self.image.entry(key, Value::Blob(&bytes_of(&raw)))?)
             }
@@ -350,7 +354,7 @@ fn parse_python_int(text: &str) -> Option<i128> {
 
 /// `binascii.a2b_hex`: an even number of hex digits, nothing else.
 fn decode_hex(s: &[u8]) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     s.chunks_exact(2)
@@ -528,14 +532,20 @@ mod tests {
     #[test]
     fn row_errors_name_the_record() {
         let opts = Options { size: 0x3000, ..Options::default() };
-        let e = generate("key,type,encoding,value\nns,namespace,,\nk,data,u8,256\n", Path::new("."), &opts).unwrap_err();
+        let e = generate("key,type,encoding,value\nns,namespace,,\nk,data,u8,256\n", Path::new("."), &opts)
+            .unwrap_err();
         assert!(matches!(e, CsvError::Image(ImageError::IntOutOfRange(ref k)) if k == "k"), "{e}");
-        let e = generate("key,type,encoding,value\nns,namespace,,\nk,data,u9,1\n", Path::new("."), &opts).unwrap_err();
+        let e = generate("key,type,encoding,value\nns,namespace,,\nk,data,u9,1\n", Path::new("."), &opts)
+            .unwrap_err();
         assert!(matches!(e, CsvError::Row { record: 3, .. }), "{e}");
         let e = generate("key,type,value\n", Path::new("."), &opts).unwrap_err();
         assert!(matches!(e, CsvError::MissingColumn("encoding")));
-        let e = generate("key,type,encoding,value\nns,namespace,,\nf,file,binary,/nonexistent/x\n", Path::new("."), &opts)
-            .unwrap_err();
+        let e = generate(
+            "key,type,encoding,value\nns,namespace,,\nf,file,binary,/nonexistent/x\n",
+            Path::new("."),
+            &opts,
+        )
+        .unwrap_err();
         assert!(matches!(e, CsvError::Io { .. }));
     }
 }

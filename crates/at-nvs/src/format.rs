@@ -391,7 +391,10 @@ impl Item {
                     return None;
                 }
                 let room = ENTRY_COUNT - entry;
-                if self.var_size() > (room - 1) * ENTRY_SIZE || span > room || span != var_span(self.var_size()) {
+                if self.var_size() > (room - 1) * ENTRY_SIZE
+                    || span > room
+                    || span != var_span(self.var_size())
+                {
                     return None;
                 }
             }
@@ -455,7 +458,14 @@ mod tests {
 
     #[test]
     fn namespace_item_matches_reference() {
-        let it = Item::new(0, ItemType::U8, 1, CHUNK_ANY, key_field(b"at_certs"), [1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        let it = Item::new(
+            0,
+            ItemType::U8,
+            1,
+            CHUNK_ANY,
+            key_field(b"at_certs"),
+            [1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+        );
         assert_eq!(it.crc, 0xC1AC_712C);
         let b = it.to_bytes();
         assert_eq!(&b[..8], &[0x00, 0x01, 0x01, 0xFF, 0x2C, 0x71, 0xAC, 0xC1]);

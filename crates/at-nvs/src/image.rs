@@ -2,7 +2,7 @@
 //!
 //! [`ImageBuilder`] is a port of the page logic of `esp-idf-nvs-partition-gen` 0.3.0
 //! (`nvs_partition_gen.py`, Apache-2.0), so that the same sequence of namespaces and values
-//! gives the same bytes — plain, or NVS-encrypted with the same keys. [`crate::csv`] drives it
+//! gives the same bytes — plain, or NVS-encrypted with the same keys. `at_nvs::csv` (feature `std`) drives it
 //! from the tool's CSV format. The generator's layout rules, which differ from the ESP-IDF
 //! runtime's in places:
 //!
@@ -84,7 +84,9 @@ impl core::fmt::Display for ImageError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             ImageError::SizeNotMultiple => f.write_str("size of partition must be a multiple of 4096"),
-            ImageError::SizeTooSmall => f.write_str("minimum partition size is 0x1000 (read-only) / 0x3000 bytes"),
+            ImageError::SizeTooSmall => {
+                f.write_str("minimum partition size is 0x1000 (read-only) / 0x3000 bytes")
+            }
             ImageError::InsufficientSize => f.write_str("partition size is less than the size of the data"),
             ImageError::KeyTooLong(k) => write!(f, "key `{k}` longer than 15 bytes"),
             ImageError::ValueTooLong { key, len, max } => {
@@ -140,8 +142,12 @@ enum Var<'a> {
 impl ImageBuilder {
     /// Start an image for a partition of `size` bytes (the tool's `size` argument), in the
     /// given format version, NVS-encrypted if `keys` are given.
-    pub fn new(size: usize, version: FormatVersion, keys: Option<&NvsKeys>) -> Result<ImageBuilder, ImageError> {
-        if size % PAGE_SIZE != 0 {
+    pub fn new(
+        size: usize,
+        version: FormatVersion,
+        keys: Option<&NvsKeys>,
+    ) -> Result<ImageBuilder, ImageError> {
+        if !size.is_multiple_of(PAGE_SIZE) {
             return Err(ImageError::SizeNotMultiple);
         }
         if size < PAGE_SIZE {
@@ -149,7 +155,8 @@ impl ImageBuilder {
         }
         // One page is reserved (left blank) unless that leaves fewer than two: then the
         // partition is "read-only NVS" and all of it is usable.
-        let (usable, read_only) = if size - PAGE_SIZE < 2 * PAGE_SIZE { (size, true) } else { (size - PAGE_SIZE, false) };
+        let (usable, read_only) =
+            if size - PAGE_SIZE < 2 * PAGE_SIZE { (size, true) } else { (size - PAGE_SIZE, false) };
         let mut b = ImageBuilder {
             version: if version == FormatVersion::V1 { VERSION_1 } else { VERSION_2 },
             cipher: keys.map(EntryCipher::new),
@@ -178,7 +185,11 @@ impl ImageBuilder {
             *left -= PAGE_SIZE;
         }
         let num = self.pages.len() as u32;
-        self.pages.push(if empty || reserved { GenPage::blank() } else { GenPage::active(num, self.version) });
+        self.pages.push(if empty || reserved {
+            GenPage::blank()
+        } else {
+            GenPage::active(num, self.version)
+        });
         Ok(())
     }
 
@@ -237,7 +248,13 @@ impl ImageBuilder {
     }
 
     /// `Page.write_primitive_data` with the tool's page-full retry.
-    fn write_primitive(&mut self, ns: u8, key: &[u8; 16], ty: ItemType, data: [u8; 8]) -> Result<(), ImageError> {
+    fn write_primitive(
+        &mut self,
+        ns: u8,
+        key: &[u8; 16],
+        ty: ItemType,
+        data: [u8; 8],
+    ) -> Result<(), ImageError> {
         if self.cur().entry_num >= ENTRY_COUNT {
             self.new_page(false, false)?;
         }
@@ -363,7 +380,14 @@ impl ImageBuilder {
                 return Err(ImageError::TooManyChunks(key.into()));
             }
             let chunk = &data[offset..offset + chunk_size];
-            let e = Self::header(ns, ItemType::BlobData, (entries + 1) as u8, chunk_count as u8, k, Self::var_field(chunk));
+            let e = Self::header(
+                ns,
+                ItemType::BlobData,
+                (entries + 1) as u8,
+                chunk_count as u8,
+                k,
+                Self::var_field(chunk),
+            );
             self.put(&e, 1);
             self.put(chunk, entries);
             chunk_count += 1;
@@ -407,7 +431,10 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(ImageBuilder::new(0x1001, FormatVersion::V2, None).err(), Some(ImageError::SizeNotMultiple));
+        assert_eq!(
+            ImageBuilder::new(0x1001, FormatVersion::V2, None).err(),
+            Some(ImageError::SizeNotMultiple)
+        );
         assert_eq!(ImageBuilder::new(0, FormatVersion::V2, None).err(), Some(ImageError::SizeTooSmall));
         let img = ImageBuilder::new(0x6000, FormatVersion::V2, None).unwrap().finish().unwrap();
         assert_eq!(img.len(), 0x6000);

@@ -7,7 +7,7 @@
 //!
 //! ## Layers
 //!
-//! * [`format`] — pages, header, entry-state bitmap, 32-byte items; pure byte layouts.
+//! * [`format`](mod@format) — pages, header, entry-state bitmap, 32-byte items; pure byte layouts.
 //! * [`crc`] — the CRC-32 variant NVS uses (check value `0xD202D277`).
 //! * [`crypto`] — NVS encryption: XTS-AES-256 per entry, keys from an `nvs_keys` partition
 //!   or derived from an eFuse HMAC key ([`NvsKeys`]).
@@ -16,7 +16,7 @@
 //! * [`Nvs`] — the mounted store, implementing [`at_hal::kv::Kv`]:
 //!   [`Nvs::mount`] (read-write) and [`Nvs::mount_read_only`].
 //! * [`image`] — an in-memory image builder that reproduces `nvs_partition_gen.py` byte for
-//!   byte; [`csv`] (feature `std`) — its CSV front end.
+//!   byte; `csv` (feature `std`) — its CSV front end.
 //!
 //! ## Mount = ESP-IDF's load rules
 //!

@@ -12,8 +12,8 @@ use embedded_storage::nor_flash::ReadNorFlash;
 
 use crate::crypto::EntryCipher;
 use crate::format::{
-    BITMAP_OFFSET, Bitmap, ENTRY_COUNT, ENTRY_SIZE, EntryState, FIRST_ENTRY_OFFSET, Item, ItemType, PAGE_SIZE,
-    PageHeader, PageState, VERSION_2,
+    BITMAP_OFFSET, Bitmap, ENTRY_COUNT, ENTRY_SIZE, EntryState, FIRST_ENTRY_OFFSET, Item, ItemType,
+    PAGE_SIZE, PageHeader, PageState, VERSION_2,
 };
 
 /// What a page is, from its header and contents.
@@ -146,10 +146,7 @@ fn scan_page(buf: &[u8], sector: usize, cipher: Option<&EntryCipher>, s: &mut Sc
         return p;
     }
     let header_only = buf[32..].iter().all(|&b| b == 0xFF);
-    if state == PageState::Uninitialized
-        || state == PageState::Corrupt
-        || !header.crc_ok()
-    {
+    if state == PageState::Uninitialized || state == PageState::Corrupt || !header.crc_ok() {
         if !header_only {
             s.data_corrupt_pages += 1;
         }
@@ -172,7 +169,8 @@ fn scan_page(buf: &[u8], sector: usize, cipher: Option<&EntryCipher>, s: &mut Sc
             let off = FIRST_ENTRY_OFFSET + i * ENTRY_SIZE;
             buf[off..off + ENTRY_SIZE].iter().all(|&b| b == 0xFF)
         };
-        let last_used = (0..ENTRY_COUNT).rev().find(|&i| p.bitmap.get(i) != EntryState::Empty || !raw_blank(i));
+        let last_used =
+            (0..ENTRY_COUNT).rev().find(|&i| p.bitmap.get(i) != EntryState::Empty || !raw_blank(i));
         p.next_free = last_used.map_or(0, |i| i + 1);
         let mut i = 0;
         while i < p.next_free {
@@ -293,7 +291,9 @@ mod tests {
 
     #[test]
     fn log2_is_accurate() {
-        for (x, want) in [(1.0, 0.0), (2.0, 1.0), (0.5, -1.0), (1.0 / 256.0, -8.0), (3.0, 1.584_962_500_721_156)] {
+        for (x, want) in
+            [(1.0, 0.0), (2.0, 1.0), (0.5, -1.0), (1.0 / 256.0, -8.0), (3.0, 1.584_962_500_721_156)]
+        {
             assert!((log2(x) - want).abs() < 1e-9, "log2({x}) = {}", log2(x));
         }
         assert!((log2(f64::MIN_POSITIVE / 4.0) - (-1024.0)).abs() < 1e-9);

@@ -162,8 +162,12 @@ impl<F: ReadNorFlash> Nvs<F> {
 
     /// Load the partition and build the index. `read_only` decides how an interrupted
     /// reclaim is resolved (see [`Repairs`]).
-    pub(crate) fn load(mut flash: F, keys: Option<&NvsKeys>, read_only: bool) -> Result<(Nvs<F>, Repairs), KvError> {
-        if F::READ_SIZE == 0 || ENTRY_SIZE % F::READ_SIZE != 0 {
+    pub(crate) fn load(
+        mut flash: F,
+        keys: Option<&NvsKeys>,
+        read_only: bool,
+    ) -> Result<(Nvs<F>, Repairs), KvError> {
+        if F::READ_SIZE == 0 || !ENTRY_SIZE.is_multiple_of(F::READ_SIZE) {
             return Err(KvError::Flash);
         }
         let page_count = flash.capacity() / PAGE_SIZE;
@@ -230,7 +234,8 @@ impl<F: ReadNorFlash> Nvs<F> {
         // An interrupted reclaim: the FREEING page still holds every item; the newest page,
         // if ACTIVE and newer, is the partial copy. A read-write mount erases that copy and
         // redoes the move (ESP-IDF `PageManager::load`); read-only keeps both in view.
-        let freeing: Vec<u16> = order.iter().copied().filter(|&s| pages[s as usize].state == PageState::Freeing).collect();
+        let freeing: Vec<u16> =
+            order.iter().copied().filter(|&s| pages[s as usize].state == PageState::Freeing).collect();
         if let (Some(&first_freeing), Some(&newest)) = (freeing.first(), order.last())
             && !read_only
             && newest != first_freeing
@@ -475,7 +480,11 @@ impl<F: ReadNorFlash> Nvs<F> {
     }
 
     /// Key and info of every entry of `namespace`, in key order.
-    pub fn for_each_entry(&mut self, namespace: &str, f: &mut dyn FnMut(&str, EntryInfo)) -> Result<(), KvError> {
+    pub fn for_each_entry(
+        &mut self,
+        namespace: &str,
+        f: &mut dyn FnMut(&str, EntryInfo),
+    ) -> Result<(), KvError> {
         let nsf = name_field(namespace)?;
         self.check_usable()?;
         let Some(&idx) = self.ns_by_name.get(&nsf) else { return Ok(()) };

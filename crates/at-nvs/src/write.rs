@@ -49,7 +49,11 @@ impl<F: NorFlash> Nvs<F> {
     /// fails, or its geometry is unsupported (`WRITE_SIZE` must divide 4, `ERASE_SIZE` divide
     /// 4096, `READ_SIZE` divide 32).
     pub fn mount(flash: F, keys: Option<&NvsKeys>) -> Result<Nvs<F>, KvError> {
-        if F::WRITE_SIZE == 0 || 4 % F::WRITE_SIZE != 0 || F::ERASE_SIZE == 0 || PAGE_SIZE % F::ERASE_SIZE != 0 {
+        if F::WRITE_SIZE == 0
+            || !4usize.is_multiple_of(F::WRITE_SIZE)
+            || F::ERASE_SIZE == 0
+            || !PAGE_SIZE.is_multiple_of(F::ERASE_SIZE)
+        {
             return Err(KvError::Flash);
         }
         let (mut nvs, repairs) = Nvs::load(flash, keys, false)?;
@@ -275,7 +279,14 @@ impl<F: NorFlash> Nvs<F> {
 
     /// Write one item into the current page, moving to a new page once if it does not fit
     /// (ESP-IDF `Storage::writeItem`).
-    fn write_item(&mut self, ns: u8, ty: ItemType, key: [u8; 16], chunk: u8, payload: Payload<'_>) -> Result<Loc, KvError> {
+    fn write_item(
+        &mut self,
+        ns: u8,
+        ty: ItemType,
+        key: [u8; 16],
+        chunk: u8,
+        payload: Payload<'_>,
+    ) -> Result<Loc, KvError> {
         let (span, data) = match payload {
             Payload::Prim(d) => (1, d),
             Payload::Var(d) => {
@@ -357,7 +368,10 @@ impl<F: NorFlash> Nvs<F> {
                 self.request_new_page()?;
             }
             let tailroom = self.tailroom();
-            if count == 0 && (tailroom < size || (tailroom == 0 && size == 0)) && tailroom < CHUNK_MAX_SIZE / 10 {
+            if count == 0
+                && (tailroom < size || (tailroom == 0 && size == 0))
+                && tailroom < CHUNK_MAX_SIZE / 10
+            {
                 // First chunk and little room here: start on a fresh page.
                 if let Some(s) = self.current() {
                     self.mark_full(s)?;
@@ -375,8 +389,13 @@ impl<F: NorFlash> Nvs<F> {
             }
             let chunk = (size - offset).min(tailroom);
             let ck = ItemKey { ns, key, chunk: chunk_start.wrapping_add(count) };
-            let loc =
-                self.write_item(ns, ItemType::BlobData, key, ck.chunk, Payload::Var(&data[offset..offset + chunk]))?;
+            let loc = self.write_item(
+                ns,
+                ItemType::BlobData,
+                key,
+                ck.chunk,
+                Payload::Var(&data[offset..offset + chunk]),
+            )?;
             self.items.insert(ck, loc);
             written.push(ck);
             count += 1;
@@ -450,7 +469,11 @@ impl<F: NorFlash> Nvs<F> {
         }
         if let Some(bytes) = value.as_bytes() {
             let mut buf = vec![0u8; info.len];
-            let r = if loc.ty == ItemType::BlobIdx { self.read_blob(ns, loc, &mut buf) } else { self.read_var(loc, &mut buf) };
+            let r = if loc.ty == ItemType::BlobIdx {
+                self.read_blob(ns, loc, &mut buf)
+            } else {
+                self.read_var(loc, &mut buf)
+            };
             return Ok(r.is_ok() && buf == bytes);
         }
         let (_, d) = int_field(value);
@@ -486,7 +509,11 @@ impl<F: NorFlash> Nvs<F> {
             Value::Blob(b) => {
                 let start = match old {
                     Some(o) if o.ty == ItemType::BlobIdx => {
-                        if o.item.blob_chunk_start() < VER_1_OFFSET { VER_1_OFFSET } else { VER_0_OFFSET }
+                        if o.item.blob_chunk_start() < VER_1_OFFSET {
+                            VER_1_OFFSET
+                        } else {
+                            VER_0_OFFSET
+                        }
                     }
                     _ => VER_0_OFFSET,
                 };
@@ -578,7 +605,11 @@ impl<F: NorFlash> Kv for Nvs<F> {
     fn for_each_namespace(&mut self, f: &mut dyn FnMut(&str)) -> Result<(), KvError> {
         Nvs::for_each_namespace(self, f)
     }
-    fn for_each_entry(&mut self, namespace: &str, f: &mut dyn FnMut(&str, at_hal::kv::EntryInfo)) -> Result<(), KvError> {
+    fn for_each_entry(
+        &mut self,
+        namespace: &str,
+        f: &mut dyn FnMut(&str, at_hal::kv::EntryInfo),
+    ) -> Result<(), KvError> {
         Nvs::for_each_entry(self, namespace, f)
     }
     fn protection(&self) -> Protection {

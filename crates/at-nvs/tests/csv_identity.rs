@@ -30,7 +30,8 @@ fn csv_generator_matches_the_tool() {
     for (csv, image, size, version, keys) in cases {
         let opts = Options { size, version, keys: keys.cloned() };
         let csv_path = fixtures().join("csv").join(csv);
-        let got = generate_files(&[csv_path.as_path()], &fixtures(), &opts).unwrap_or_else(|e| panic!("{csv}: {e}"));
+        let got = generate_files(&[csv_path.as_path()], &fixtures(), &opts)
+            .unwrap_or_else(|e| panic!("{csv}: {e}"));
         let want = fixture(image);
         if got != want {
             let first = got.iter().zip(&want).position(|(a, b)| a != b);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use at_hal::kv::{Kv, KvError, Unreadable};
+use at_hal::kv::{KvError, Unreadable};
 use at_mock::flash::MockFlash;
 use at_nvs::{Nvs, NvsKeys, Verdict, classify};
 use common::{Expected, assert_contents, fixture};
@@ -56,10 +56,7 @@ fn every_value_of_every_fixture_reads_back() {
 fn multipage_blob_really_spans_pages() {
     let image = fixture("multipage_plain.bin");
     // ca_bundle (4920 bytes) cannot fit one page: the tool wrote two BLOB_DATA chunks.
-    let chunks = image
-        .chunks(32)
-        .filter(|e| e[1] == 0x42 && &e[8..17] == b"ca_bundle")
-        .count();
+    let chunks = image.chunks(32).filter(|e| e[1] == 0x42 && &e[8..17] == b"ca_bundle").count();
     assert_eq!(chunks, 2);
     let mut nvs = Nvs::mount_read_only(MockFlash::from_image(image), None).unwrap();
     assert_eq!(nvs.info("at_certs", "ca_bundle").unwrap().len, 4920);
@@ -83,12 +80,18 @@ fn hmac_derivation_matches_the_generator() {
 #[test]
 fn classification_numbers() {
     let c = classify(&mut MockFlash::from_image(fixture("single_ns_plain.bin")), None).unwrap();
-    assert_eq!((c.verdict, c.pages, c.blank_pages, c.valid_headers, c.crc_ok_entries), (Verdict::PlainNvs, 6, 5, 1, 12));
+    assert_eq!(
+        (c.verdict, c.pages, c.blank_pages, c.valid_headers, c.crc_ok_entries),
+        (Verdict::PlainNvs, 6, 5, 1, 12)
+    );
     assert!(c.entropy > 1.0 && c.entropy < 3.0, "{}", c.entropy);
 
     let mut enc = MockFlash::from_image(fixture("single_ns_nvsenc.bin"));
     let c = classify(&mut enc, None).unwrap();
-    assert_eq!((c.verdict, c.blank_pages, c.valid_headers, c.crc_ok_entries), (Verdict::NvsEncrypted { keys_ok: None }, 5, 1, 0));
+    assert_eq!(
+        (c.verdict, c.blank_pages, c.valid_headers, c.crc_ok_entries),
+        (Verdict::NvsEncrypted { keys_ok: None }, 5, 1, 0)
+    );
     assert_eq!(c.written_entries, 125);
     let c = classify(&mut enc, Some(&keys())).unwrap();
     assert_eq!((c.verdict, c.crc_ok_decrypted), (Verdict::NvsEncrypted { keys_ok: Some(true) }, Some(12)));
@@ -120,7 +123,10 @@ fn flash_encrypted_partition_is_refused_and_left_alone() {
     for name in ["single_ns_plain.bin", "mfg_nvs_plain_124k.bin", "single_ns_nvsenc.bin"] {
         let ct = pseudo_flash_encrypt(&fixture(name));
         let c = classify(&mut MockFlash::from_image(ct.clone()), None).unwrap();
-        assert_eq!((c.verdict, c.blank_pages, c.valid_headers, c.crc_ok_entries), (Verdict::LooksFlashEncrypted, 0, 0, 0));
+        assert_eq!(
+            (c.verdict, c.blank_pages, c.valid_headers, c.crc_ok_entries),
+            (Verdict::LooksFlashEncrypted, 0, 0, 0)
+        );
         assert!(c.entropy > 7.9, "{name}: {}", c.entropy);
         for keys in [None, Some(keys())] {
             let mut flash = MockFlash::from_image(ct.clone());
@@ -155,12 +161,21 @@ fn missing_and_wrong_keys_are_diagnosed() {
     let image = fixture("single_ns_nvsenc.bin");
     let mut flash = MockFlash::from_image(image.clone());
     assert_eq!(Nvs::mount(&mut flash, None).unwrap_err(), KvError::Unreadable(Unreadable::NvsKeysMissing));
-    assert_eq!(Nvs::mount(&mut flash, Some(&hmac_keys())).unwrap_err(), KvError::Unreadable(Unreadable::NvsKeysWrong));
-    assert_eq!(Nvs::mount_read_only(&mut flash, None).unwrap_err(), KvError::Unreadable(Unreadable::NvsKeysMissing));
+    assert_eq!(
+        Nvs::mount(&mut flash, Some(&hmac_keys())).unwrap_err(),
+        KvError::Unreadable(Unreadable::NvsKeysWrong)
+    );
+    assert_eq!(
+        Nvs::mount_read_only(&mut flash, None).unwrap_err(),
+        KvError::Unreadable(Unreadable::NvsKeysMissing)
+    );
     assert_eq!(flash.data(), &image[..]);
     // Keys given for a plain partition: nothing decrypts.
     let mut plain = MockFlash::from_image(fixture("single_ns_plain.bin"));
-    assert_eq!(Nvs::mount(&mut plain, Some(&keys())).unwrap_err(), KvError::Unreadable(Unreadable::NvsKeysWrong));
+    assert_eq!(
+        Nvs::mount(&mut plain, Some(&keys())).unwrap_err(),
+        KvError::Unreadable(Unreadable::NvsKeysWrong)
+    );
 }
 
 #[test]

@@ -108,7 +108,13 @@ fn assert_old_or_new(got: &Model, before: &Model, after: &Model, what: &str) {
     let keys: std::collections::BTreeSet<_> = before.keys().chain(after.keys()).chain(got.keys()).collect();
     for k in keys {
         let (g, b, a) = (got.get(k), before.get(k), after.get(k));
-        assert!(g == b || g == a, "{what}: {k:?} is {}, neither old {} nor new {}", short(g), short(b), short(a));
+        assert!(
+            g == b || g == a,
+            "{what}: {k:?} is {}, neither old {} nor new {}",
+            short(g),
+            short(b),
+            short(a)
+        );
     }
 }
 
@@ -164,7 +170,8 @@ fn check_after_cut(flash: &MockFlash, s: &Scenario, before: &Model, after: &Mode
     let mut f = flash.clone();
     f.reset_stats();
     let ro_view = {
-        let mut ro = Nvs::mount_read_only(&mut f, keys).unwrap_or_else(|e| panic!("{what}: read-only mount: {e}"));
+        let mut ro =
+            Nvs::mount_read_only(&mut f, keys).unwrap_or_else(|e| panic!("{what}: read-only mount: {e}"));
         view(&mut ro)
     };
     assert_eq!(f.stats().writes + f.stats().erases, 0, "{what}: read-only mount wrote");
@@ -174,7 +181,8 @@ fn check_after_cut(flash: &MockFlash, s: &Scenario, before: &Model, after: &Mode
     // The store still works: a follow-up write, then a remount.
     {
         let mut nvs = mount_rw(&mut f, keys, what);
-        nvs.set("zz", "follow", Value::U32(0xF011_0000)).unwrap_or_else(|e| panic!("{what}: follow-up set: {e}"));
+        nvs.set("zz", "follow", Value::U32(0xF011_0000))
+            .unwrap_or_else(|e| panic!("{what}: follow-up set: {e}"));
     }
     let mut expect = rw_view.clone();
     expect.insert(("zz".into(), "follow".into()), enc(&Value::U32(0xF011_0000)));
@@ -247,7 +255,13 @@ fn sweep(s: &Scenario) -> Counts {
                 let ok = Nvs::mount(&mut f2, keys).is_ok();
                 assert!(!ok || !f2.is_powered_off(), "{what}: a cut mount reported success");
                 f2.power_on();
-                check_after_cut(&f2, s, before, after, &format!("{what}, then during recovery at byte {cut2}"));
+                check_after_cut(
+                    &f2,
+                    s,
+                    before,
+                    after,
+                    &format!("{what}, then during recovery at byte {cut2}"),
+                );
                 counts.nested += 1;
             }
         }
@@ -367,7 +381,10 @@ fn sweep_encrypted_overwrite_and_reclaim() {
         pages: 3,
         keys: Some(NvsKeys::new([0x5A; 32], [0xA5; 32])),
         setup,
-        ops: vec![Op::Set("churn", "x", blob(400, 3)), Op::Set("keep", "a", Val::Str(b"string now".to_vec()))],
+        ops: vec![
+            Op::Set("churn", "x", blob(400, 3)),
+            Op::Set("keep", "a", Val::Str(b"string now".to_vec())),
+        ],
         reclaims: true,
     });
 }
