@@ -591,7 +591,14 @@ pub fn diagnose<F: ReadNorFlash>(flash: &mut F, opts: DiagnoseOptions<'_>) -> Re
         }
         (Some(_), Some(atc)) => {
             let decrypts = atc.read_decrypted(fe_on);
-            let read = if decrypts {
+            let fits = atc.offset as u64 + crate::table::TABLE_LEN as u64 <= flash.capacity() as u64;
+            let read = if !fits {
+                TableRead::Unreadable {
+                    error: TableError::TooShort { len: flash.capacity().saturating_sub(atc.offset as usize) },
+                    looks_encrypted: false,
+                    decrypted_error: None,
+                }
+            } else if decrypts {
                 match key {
                     Some(k) => {
                         let bytes = layout::read_table_bytes(flash, atc.offset, Some(k))?;
