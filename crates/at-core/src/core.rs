@@ -52,8 +52,11 @@ pub struct Options {
     pub info: FirmwareInfo,
     /// Command line terminator (ESP-AT: CR LF).
     pub terminator: at_parser::Terminator,
-    /// AT+SYSSTORE at boot (ESP-AT: 1, or `factory_param/sys_store`).
+    /// AT+SYSSTORE at boot (ESP-AT: 1; `factory_param/sys_store` in `mfg_nvs` overrides it).
     pub sysstore_default: bool,
+    /// Let AT+SYSMFG read private keys (`*_key` namespaces) back. Off by default: a key
+    /// provisioned into a device should not be extractable over its UART.
+    pub allow_key_readback: bool,
 }
 
 impl Default for Options {
@@ -62,6 +65,7 @@ impl Default for Options {
             info: FirmwareInfo::default(),
             terminator: at_parser::Terminator::CrLf,
             sysstore_default: true,
+            allow_key_readback: false,
         }
     }
 }
@@ -162,19 +166,28 @@ pub struct Core<P: Platform> {
     pub(crate) last_error: Option<AtError>,
     /// The custom commands, for AT+CMD?.
     pub(crate) custom_cmds: alloc::vec::Vec<crate::cmd::CmdInfo>,
+    pub(crate) allow_key_readback: bool,
+    /// AT+SYSMFG=2 string/binary write in progress.
+    pub(crate) mfg_write: Option<crate::cmd::mfg::PendingWrite>,
+    /// AT+SYSFLASH=1 write in progress.
+    pub(crate) flash_write: Option<crate::cmd::mfg::FlashWrite>,
+    /// Why `mfg_nvs` was unreadable at boot, if it was.
+    pub(crate) mfg_unreadable: Option<at_hal::kv::Unreadable>,
 }
 
 impl<P: Platform> Core<P> {
     pub(crate) fn boot(mut platform: P, options: &Options, now: Instant) -> Self {
-        let settings = Settings::load(platform.settings());
+        let factory = crate::cmd::mfg::factory_params(platform.mfg());
+        let (info, defaults, sysstore) = boot_defaults(options, &factory);
+        let settings = Settings::load_over(platform.settings(), defaults);
         let uart_cur = settings.uart_def;
         let mut core = Core {
             platform,
-            info: options.info.clone(),
+            info,
             settings,
             echo: true,
             syslog: false,
-            sysstore: options.sysstore_default,
+            sysstore,
             uart_cur,
             sta: Station::new(),
             sntp: Sntp {
@@ -195,6 +208,10 @@ impl<P: Platform> Core<P> {
             deferred: None,
             last_error: None,
             custom_cmds: alloc::vec::Vec::new(),
+            allow_key_readback: options.allow_key_readback,
+            mfg_write: None,
+            flash_write: None,
+            mfg_unreadable: factory.unreadable,
         };
         core.apply_boot_settings(now);
         core
@@ -202,11 +219,16 @@ impl<P: Platform> Core<P> {
 
     /// Return to the state of a fresh boot (after AT+RST / AT+RESTORE), keeping the platform.
     pub(crate) fn reset(&mut self, options: &Options, now: Instant) {
-        self.settings = Settings::load(self.platform.settings());
-        self.info = options.info.clone();
+        let factory = crate::cmd::mfg::factory_params(self.platform.mfg());
+        let (info, defaults, sysstore) = boot_defaults(options, &factory);
+        self.settings = Settings::load_over(self.platform.settings(), defaults);
+        self.info = info;
         self.echo = true;
         self.syslog = false;
-        self.sysstore = options.sysstore_default;
+        self.sysstore = sysstore;
+        self.mfg_write = None;
+        self.flash_write = None;
+        self.mfg_unreadable = factory.unreadable;
         self.uart_cur = self.settings.uart_def;
         self.sta = Station::new();
         let servers = core::mem::take(&mut self.sntp.servers);
@@ -378,6 +400,19 @@ impl<P: Platform> Core<P> {
     pub(crate) fn unix_now(&self, now: Instant) -> u64 {
         self.sntp.base.0.saturating_add(now.saturating_since(self.sntp.synced_at).as_secs())
     }
+}
+
+/// Version strings, setting defaults and AT+SYSSTORE as `factory_param` adjusts them.
+fn boot_defaults(options: &Options, f: &crate::cmd::mfg::FactoryParams) -> (FirmwareInfo, Settings, bool) {
+    let mut info = options.info.clone();
+    if let Some(name) = &f.module_name {
+        info.module_name = name.clone();
+    }
+    let mut defaults = Settings::default();
+    if let Some(b) = f.uart_baudrate.filter(|b| (80..=5_000_000).contains(b)) {
+        defaults.uart_def.baudrate = b;
+    }
+    (info, defaults, f.sys_store.unwrap_or(options.sysstore_default))
 }
 
 /// ESP-AT's authmode number → the HAL's enum (values past WPA3/WAPI clamp to the strongest

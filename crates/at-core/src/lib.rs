@@ -48,6 +48,7 @@ pub mod settings;
 pub mod tx;
 
 pub use crate::cmd::CmdInfo;
+pub use crate::cmd::mfg::{MAX_FLASH_READ, MAX_MFG_WRITE, sysmfg_type, unreadable_error};
 pub use crate::core::{Core, FirmwareInfo, Options, StaStatus};
 pub use crate::firmware::Firmware;
 pub use at_hal::Platform;

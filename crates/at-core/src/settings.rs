@@ -244,9 +244,14 @@ pub enum Key {
 }
 
 impl Settings {
-    /// Read every setting, falling back to defaults one by one.
+    /// Read every setting, falling back to ESP-AT's defaults one by one.
     pub fn load<K: Kv>(kv: &mut K) -> Settings {
-        let mut s = Settings::default();
+        Settings::load_over(kv, Settings::default())
+    }
+
+    /// Read every setting, falling back to `defaults` one by one (e.g. factory parameters).
+    pub fn load_over<K: Kv>(kv: &mut K, defaults: Settings) -> Settings {
+        let mut s = defaults;
         let mut buf = [0u8; StationConfig::ENCODED_LEN];
         let int = |kv: &mut K, key: &str| -> Option<i128> {
             match kv.get(NAMESPACE, key, &mut []) {
@@ -284,8 +289,10 @@ impl Settings {
                 }
             }
         };
-        if let Some(n) = blob(kv, K_UART, &mut buf) {
-            s.uart_def = decode_uart(&buf[..n]).unwrap_or_default();
+        if let Some(n) = blob(kv, K_UART, &mut buf)
+            && let Some(u) = decode_uart(&buf[..n])
+        {
+            s.uart_def = u;
         }
         if let Some(n) = blob(kv, K_STA, &mut buf) {
             s.station = StationConfig::decode(&buf[..n]);

@@ -13,6 +13,7 @@
 //! | randomness | [`system::Entropy`] | nonces, TLS |
 //! | restart, heap figures | [`system::System`] | `AT+RST`, `AT+SYSRAM` |
 //! | persistent key-value data | [`kv::Kv`] | NVS-shaped: namespaces, typed values; sensitive and bounded |
+//! | manufacturing data (`mfg_nvs`), user partitions | [`storage::MfgStore`], [`storage::UserPartitions`] | AT+SYSMFG, AT+SYSFLASH, certificates |
 //! | Wi-Fi station | [`wifi::WifiStation`] | join/leave/scan/status, DHCP or static IP, hostname, MAC, SNTP |
 //! | all of the above, bundled | [`Platform`] | what a backend hands the firmware core |
 //!
@@ -31,6 +32,7 @@ extern crate alloc;
 
 pub mod kv;
 pub mod platform;
+pub mod storage;
 pub mod system;
 pub mod time;
 pub mod uart;

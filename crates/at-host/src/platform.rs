@@ -1,7 +1,7 @@
 //! [`HostPlatform`]: the simulated station, a settings store, and host system/UART services.
 
 use at_hal::Platform;
-use at_hal::kv::Kv;
+use at_hal::kv::{Kv, MemKv};
 use at_hal::system::{HeapStats, System};
 use at_hal::time::UnixTime;
 use at_hal::uart::{UartConfig, UartConfigError, UartControl};
@@ -47,6 +47,8 @@ pub struct HostPlatform {
     pub wifi: SimWifi,
     /// Settings (NVS image file with `--state`, or memory).
     pub settings: Box<dyn Kv + Send>,
+    /// Manufacturing data (`mfg_nvs`).
+    pub mfg: MemKv,
     /// Restart / heap.
     pub system: HostSystem,
     /// UART settings.
@@ -64,13 +66,24 @@ impl HostPlatform {
                         .map_or(0, |d| d.as_secs()),
                 )
             });
-        HostPlatform { wifi, settings, system: HostSystem::default(), uart: HostUart::default() }
+        HostPlatform {
+            wifi,
+            settings,
+            mfg: MemKv::new(),
+            system: HostSystem::default(),
+            uart: HostUart::default(),
+        }
     }
 }
 
 impl Platform for HostPlatform {
     type Wifi = SimWifi;
     type Settings = Box<dyn Kv + Send>;
+    type Mfg = MemKv;
+
+    fn mfg(&mut self) -> &mut MemKv {
+        &mut self.mfg
+    }
 
     fn wifi(&mut self) -> &mut SimWifi {
         &mut self.wifi

@@ -49,6 +49,7 @@ fn options(cfg: &SimConfig) -> Options {
         },
         terminator,
         sysstore_default: true,
+        allow_key_readback: false,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use at_hal::Platform;
 use at_hal::kv::{Kv, MemKv};
+use at_hal::storage::MfgStore;
 use at_hal::system::{HeapStats, System};
 use at_hal::uart::{UartConfig, UartConfigError, UartControl};
 
@@ -43,11 +44,13 @@ impl UartControl for MockUartControl {
 
 /// A complete simulated platform.
 #[derive(Debug)]
-pub struct MockPlatform<K: Kv + 'static = MemKv> {
+pub struct MockPlatform<K: Kv + 'static = MemKv, M: MfgStore + 'static = MemKv> {
     /// The station.
     pub wifi: SimWifi,
     /// The settings store.
     pub settings: K,
+    /// The manufacturing store (`mfg_nvs`).
+    pub mfg: M,
     /// System double.
     pub system: MockSystem,
     /// UART control double.
@@ -62,11 +65,19 @@ impl MockPlatform<MemKv> {
 }
 
 impl<K: Kv + 'static> MockPlatform<K> {
-    /// A platform whose settings live in `settings`.
+    /// A platform whose settings live in `settings` (and an empty in-memory `mfg_nvs`).
     pub fn with_settings(aps: Vec<SimAp>, settings: K) -> Self {
+        MockPlatform::with_stores(aps, settings, MemKv::new())
+    }
+}
+
+impl<K: Kv + 'static, M: MfgStore + 'static> MockPlatform<K, M> {
+    /// A platform with the given settings and manufacturing stores.
+    pub fn with_stores(aps: Vec<SimAp>, settings: K, mfg: M) -> Self {
         MockPlatform {
             wifi: SimWifi::new(aps),
             settings,
+            mfg,
             system: MockSystem {
                 restarts: 0,
                 heap: HeapStats {
@@ -81,9 +92,14 @@ impl<K: Kv + 'static> MockPlatform<K> {
     }
 }
 
-impl<K: Kv + 'static> Platform for MockPlatform<K> {
+impl<K: Kv + 'static, M: MfgStore + 'static> Platform for MockPlatform<K, M> {
     type Wifi = SimWifi;
     type Settings = K;
+    type Mfg = M;
+
+    fn mfg(&mut self) -> &mut M {
+        &mut self.mfg
+    }
 
     fn wifi(&mut self) -> &mut SimWifi {
         &mut self.wifi

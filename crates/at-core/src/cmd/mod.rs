@@ -1,6 +1,7 @@
 //! The built-in command table.
 
 pub(crate) mod basic;
+pub(crate) mod mfg;
 pub(crate) mod sntp;
 pub(crate) mod wifi;
 
@@ -79,5 +80,7 @@ impl<P: Platform> Core<P> {
         row!("+CIPSNTPCFG", query = sntp::cfg_query::<P>, set = sntp::cfg_set::<P>),
         row!("+CIPSNTPTIME", query = sntp::time_query::<P>),
         row!("+CIPSNTPINTV", query = sntp::intv_query::<P>, set = sntp::intv_set::<P>),
+        row!("+SYSMFG", query = mfg::sysmfg_query::<P>, set = mfg::sysmfg_set::<P>),
+        row!("+SYSFLASH", query = mfg::sysflash_query::<P>, set = mfg::sysflash_set::<P>),
     ];
 }
