@@ -68,10 +68,10 @@ fn parse_only(b: Bencher<'_, '_>) {
         let mut params = 0usize;
         for l in &lines {
             buf[..l.len()].copy_from_slice(l);
-            if let Ok(cmd) = parse(black_box(&mut buf[..l.len()])) {
-                if let Form::Set(a) = cmd.form {
-                    params += a.len();
-                }
+            if let Ok(cmd) = parse(black_box(&mut buf[..l.len()]))
+                && let Form::Set(a) = cmd.form
+            {
+                params += a.len();
             }
         }
         params
