@@ -22,7 +22,6 @@
 use crate::classify::{self, Bytes};
 use crate::layout::{self, AT_CUSTOMIZE, MFG_NVS, TableRead};
 use crate::locate::{DETAIL_PLAIN_READ_DECRYPTED, REMEDY_PLAIN_READ_DECRYPTED};
-use crate::nvs_probe::{self, NvsVerdict};
 use crate::table::{
     Label, PRIMARY_TABLE_OFFSET, PartitionEntry, PartitionTable, TableError, subtypes, types,
 };
@@ -30,8 +29,10 @@ use crate::view::{DecryptedView, PartitionView};
 use crate::xts::FlashKey;
 use alloc::vec::Vec;
 use at_hal::kv::Unreadable;
+use at_nvs::{Classification, NvsKeys, Verdict};
 use core::fmt;
 use embedded_storage::nor_flash::ReadNorFlash;
+use embedded_storage::nor_flash::{ErrorType, NorFlashError, NorFlashErrorKind};
 
 /// What a partition holds, judged as the chip would return it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -48,7 +49,10 @@ pub enum Finding {
         entries: u32,
     },
     /// Valid NVS pages whose entries only make sense with the NVS keys.
-    NvsEncrypted,
+    NvsEncrypted {
+        /// Whether NVS keys were given and whether they decrypt it.
+        keys: NvsKeysStatus,
+    },
     /// NVS pages of a newer format version.
     NvsNewerVersion,
     /// A non-NVS data partition with content (not interpreted further).
@@ -72,11 +76,27 @@ pub enum Finding {
     Garbage,
 }
 
+/// NVS encryption keys, for an NVS-encrypted partition.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(rename_all = "snake_case"))]
+pub enum NvsKeysStatus {
+    /// No `nvs_keys` given.
+    Missing,
+    /// The given keys decrypt no entry.
+    Wrong,
+    /// The given keys decrypt it.
+    Ok {
+        /// Entries that check out after decryption.
+        entries: u32,
+    },
+}
+
 impl Finding {
     /// The failure this is, if it is one.
     pub fn unreadable(self) -> Option<Unreadable> {
         match self {
-            Finding::NvsEncrypted => Some(Unreadable::NvsKeysMissing),
+            Finding::NvsEncrypted { keys: NvsKeysStatus::Missing } => Some(Unreadable::NvsKeysMissing),
+            Finding::NvsEncrypted { keys: NvsKeysStatus::Wrong } => Some(Unreadable::NvsKeysWrong),
             Finding::NvsNewerVersion => Some(Unreadable::NvsNewerVersion),
             Finding::WrittenEncryptedReadPlain { .. } => Some(Unreadable::FlashEncryptedReadAsPlain),
             Finding::WrittenPlainReadDecrypted | Finding::Garbage => Some(Unreadable::Garbage),
@@ -84,6 +104,7 @@ impl Finding {
             Finding::NotInspected
             | Finding::Blank
             | Finding::Nvs { .. }
+            | Finding::NvsEncrypted { keys: NvsKeysStatus::Ok { .. } }
             | Finding::Data
             | Finding::EncryptedAsExpected { .. } => None,
         }
@@ -91,7 +112,12 @@ impl Finding {
 
     fn detail(self) -> &'static str {
         match self {
-            Finding::NvsEncrypted => "valid NVS page headers, no entry passes its CRC without keys",
+            Finding::NvsEncrypted { keys: NvsKeysStatus::Missing } => {
+                "valid NVS page headers, no entry passes its CRC: NVS-encrypted, no nvs_keys given"
+            }
+            Finding::NvsEncrypted { keys: NvsKeysStatus::Wrong } => {
+                "NVS-encrypted, and no entry passes its CRC after decryption with the given nvs_keys"
+            }
             Finding::NvsNewerVersion => "NVS pages of a newer format",
             Finding::WrittenEncryptedReadPlain { confirmed_with_key: true } => {
                 "flash-encrypted (confirmed with the key), but the chip reads it plain"
@@ -120,7 +146,15 @@ impl fmt::Display for Finding {
             Finding::NotInspected => f.write_str("not inspected"),
             Finding::Blank => f.write_str("blank (erased)"),
             Finding::Nvs { entries } => write!(f, "NVS, {entries} valid entries"),
-            Finding::NvsEncrypted => f.write_str("NVS-encrypted: needs nvs_keys"),
+            Finding::NvsEncrypted { keys: NvsKeysStatus::Missing } => {
+                f.write_str("NVS-ENCRYPTED, no nvs_keys given")
+            }
+            Finding::NvsEncrypted { keys: NvsKeysStatus::Wrong } => {
+                f.write_str("NVS-ENCRYPTED, the nvs_keys do not fit")
+            }
+            Finding::NvsEncrypted { keys: NvsKeysStatus::Ok { entries } } => {
+                write!(f, "NVS-encrypted, {entries} valid entries with the nvs_keys")
+            }
             Finding::NvsNewerVersion => f.write_str("NVS of a newer format version"),
             Finding::Data => f.write_str("data"),
             Finding::EncryptedAsExpected { verified: true } => {
@@ -149,6 +183,7 @@ pub fn judge_partition<F: ReadNorFlash>(
     entry: &PartitionEntry,
     flash_encryption: bool,
     key: Option<&FlashKey>,
+    nvs_keys: Option<&NvsKeys>,
 ) -> Result<Finding, F::Error> {
     if entry.end() > flash.capacity() as u64 {
         return Ok(Finding::OutsideFlash);
@@ -161,7 +196,7 @@ pub fn judge_partition<F: ReadNorFlash>(
         return judge_app(flash, entry, decrypts, key);
     }
     if entry.ty == types::DATA && entry.subtype == subtypes::DATA_NVS {
-        return judge_nvs(flash, entry, decrypts, key);
+        return judge_nvs(flash, entry, decrypts, key, nvs_keys);
     }
     judge_data(flash, entry, decrypts, key)
 }
@@ -198,55 +233,113 @@ macro_rules! try_view {
     };
 }
 
-fn nvs_ok(v: NvsVerdict) -> bool {
-    matches!(v, NvsVerdict::Plain | NvsVerdict::NvsEncrypted | NvsVerdict::NewerVersion)
+/// A `ReadNorFlash` that keeps the first error of the flash behind it (and reports a stand-in),
+/// so that a flash error inside `at_nvs::classify` — which reports only `KvError::Flash` — is
+/// returned as itself.
+struct Capture<G: ErrorType> {
+    inner: G,
+    error: Option<G::Error>,
 }
 
-fn finding_of(v: NvsVerdict, entries: u32) -> Finding {
-    match v {
-        NvsVerdict::Blank => Finding::Blank,
-        NvsVerdict::Plain => Finding::Nvs { entries },
-        NvsVerdict::NvsEncrypted => Finding::NvsEncrypted,
-        NvsVerdict::NewerVersion => Finding::NvsNewerVersion,
-        NvsVerdict::RandomLike | NvsVerdict::Garbage => Finding::Garbage,
+/// The stand-in error [`Capture`] reports.
+#[derive(Debug)]
+struct Captured(NorFlashErrorKind);
+
+impl NorFlashError for Captured {
+    fn kind(&self) -> NorFlashErrorKind {
+        self.0
     }
 }
 
+impl<G: ErrorType> ErrorType for Capture<G> {
+    type Error = Captured;
+}
+
+impl<G: ReadNorFlash> ReadNorFlash for Capture<G> {
+    const READ_SIZE: usize = G::READ_SIZE;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Captured> {
+        self.inner.read(offset, bytes).map_err(|e| {
+            let kind = e.kind();
+            self.error.get_or_insert(e);
+            Captured(kind)
+        })
+    }
+
+    fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+}
+
+/// `at_nvs::classify` over `view`; `Ok(None)` if it failed without a flash error.
+fn nvs_classify<G: ReadNorFlash>(
+    view: G,
+    keys: Option<&NvsKeys>,
+) -> Result<Option<Classification>, G::Error> {
+    let mut c = Capture { inner: view, error: None };
+    match at_nvs::classify(&mut c, keys) {
+        Ok(x) => Ok(Some(x)),
+        Err(_) => c.error.map_or(Ok(None), Err),
+    }
+}
+
+fn nvs_ok(v: Verdict) -> bool {
+    matches!(v, Verdict::PlainNvs | Verdict::NvsEncrypted { .. } | Verdict::NvsNewerVersion)
+}
+
+fn finding_of(c: &Classification) -> Finding {
+    let n = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+    match c.verdict {
+        Verdict::Blank => Finding::Blank,
+        Verdict::PlainNvs => Finding::Nvs { entries: n(c.crc_ok_entries) },
+        Verdict::NvsEncrypted { keys_ok: None } => Finding::NvsEncrypted { keys: NvsKeysStatus::Missing },
+        Verdict::NvsEncrypted { keys_ok: Some(false) } => {
+            Finding::NvsEncrypted { keys: NvsKeysStatus::Wrong }
+        }
+        Verdict::NvsEncrypted { keys_ok: Some(true) } => {
+            Finding::NvsEncrypted { keys: NvsKeysStatus::Ok { entries: n(c.crc_ok_decrypted.unwrap_or(0)) } }
+        }
+        Verdict::NvsNewerVersion => Finding::NvsNewerVersion,
+        Verdict::LooksFlashEncrypted | Verdict::Garbage => Finding::Garbage,
+    }
+}
+
+/// NVS partitions: `at_nvs::classify` as stored and, with the flash key, as decrypted.
 fn judge_nvs<F: ReadNorFlash>(
     flash: &mut F,
     e: &PartitionEntry,
     decrypts: bool,
     key: Option<&FlashKey>,
+    nvs_keys: Option<&NvsKeys>,
 ) -> Result<Finding, F::Error> {
-    let Some(mut v) = raw_view(flash, e) else { return Ok(Finding::OutsideFlash) };
-    let raw = try_view!(nvs_probe::probe(&mut v));
-    let raw_v = raw.verdict();
+    let Some(v) = raw_view(flash, e) else { return Ok(Finding::OutsideFlash) };
+    let Some(raw) = try_view!(nvs_classify(v, nvs_keys)) else { return Ok(Finding::Garbage) };
     let decrypted = match key {
-        Some(k) if raw_v != NvsVerdict::Blank => {
-            let Some(mut d) = dec_view(flash, e, k) else { return Ok(Finding::OutsideFlash) };
-            Some(try_view!(nvs_probe::probe(&mut d)))
+        Some(k) if raw.verdict != Verdict::Blank => {
+            let Some(d) = dec_view(flash, e, k) else { return Ok(Finding::OutsideFlash) };
+            try_view!(nvs_classify(d, nvs_keys))
         }
         _ => None,
     };
     if decrypts {
         // The chip decrypts: plaintext NVS here is the opposite mistake.
-        return Ok(match (raw_v, decrypted) {
-            (NvsVerdict::Blank, _) => Finding::Blank,
+        return Ok(match (raw.verdict, decrypted) {
+            (Verdict::Blank, _) => Finding::Blank,
             (v, _) if nvs_ok(v) => Finding::WrittenPlainReadDecrypted,
-            (_, Some(d)) if nvs_ok(d.verdict()) => finding_of(d.verdict(), d.crc_ok_entries),
+            (_, Some(d)) if nvs_ok(d.verdict) => finding_of(&d),
             (_, Some(_)) => Finding::Garbage,
             (_, None) => Finding::EncryptedAsExpected { verified: false },
         });
     }
-    Ok(match raw_v {
-        NvsVerdict::RandomLike | NvsVerdict::Garbage => match decrypted {
-            Some(d) if nvs_ok(d.verdict()) => Finding::WrittenEncryptedReadPlain { confirmed_with_key: true },
-            _ if raw_v == NvsVerdict::RandomLike => {
+    Ok(match raw.verdict {
+        Verdict::LooksFlashEncrypted | Verdict::Garbage => match decrypted {
+            Some(d) if nvs_ok(d.verdict) => Finding::WrittenEncryptedReadPlain { confirmed_with_key: true },
+            _ if raw.verdict == Verdict::LooksFlashEncrypted => {
                 Finding::WrittenEncryptedReadPlain { confirmed_with_key: false }
             }
             _ => Finding::Garbage,
         },
-        v => finding_of(v, raw.crc_ok_entries),
+        _ => finding_of(&raw),
     })
 }
 
@@ -442,6 +535,9 @@ impl fmt::Display for Problem {
 pub struct DiagnoseOptions<'k> {
     /// The flash-encryption key file, if known: confirms findings and reads encrypted tables.
     pub flash_key: Option<&'k FlashKey>,
+    /// NVS-encryption keys (`at_nvs::NvsKeys`, from an `nvs_keys` partition or an HMAC
+    /// key), if known: NVS-encrypted partitions are then reported as keys ok / wrong.
+    pub nvs_keys: Option<&'k NvsKeys>,
     /// When a table cannot be read, examine the partitions of ESP-AT's C3 default table
     /// instead (marked as assumed). Default: on.
     pub assume_esp_at_defaults: bool,
@@ -449,7 +545,7 @@ pub struct DiagnoseOptions<'k> {
 
 impl Default for DiagnoseOptions<'_> {
     fn default() -> Self {
-        DiagnoseOptions { flash_key: None, assume_esp_at_defaults: true }
+        DiagnoseOptions { flash_key: None, nvs_keys: None, assume_esp_at_defaults: true }
     }
 }
 
@@ -644,7 +740,7 @@ pub fn diagnose<F: ReadNorFlash>(flash: &mut F, opts: DiagnoseOptions<'_>) -> Re
         .chain(secondary_table.iter().map(|(t, a)| (TableId::Secondary, t, *a)));
     for (table, t, assumed) in lists {
         for e in t.entries() {
-            let finding = judge_partition(flash, e, fe_on, key)?;
+            let finding = judge_partition(flash, e, fe_on, key, opts.nvs_keys)?;
             if let Some(reason) = finding.unreadable() {
                 problems.push(Problem {
                     partition: e.label,

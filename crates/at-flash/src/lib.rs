@@ -16,7 +16,7 @@
 //! | [`layout`] | primary table at 0x8000, ESP-AT's secondary table in `at_customize`, ESP-AT's C3 defaults |
 //! | [`locate`] | [`locate_mfg_nvs`]: the boot-time lookup, returning a view or the precise [`at_hal::kv::Unreadable`] |
 //! | [`diagnose`] | [`diagnose()`]: a read-only report on a whole flash or dump, per partition, with remedies (`Display`; `serde` feature for JSON) |
-//! | [`classify`], [`nvs_probe`] | the key-less content tests behind the diagnosis |
+//! | [`classify`] | the key-less ciphertext test behind the diagnosis (NVS partitions use `at_nvs::classify`) |
 //!
 //! **Nothing here writes or erases** except the explicit `NorFlash::write`/`erase` of the views:
 //! [`diagnose()`] only needs `ReadNorFlash`, and [`locate_mfg_nvs`] only reads.
@@ -26,8 +26,7 @@
 //!
 //! Not implemented: the ESP32 (non-XTS) and ESP32-S2/S3/C5+ flash-encryption variants
 //! (XTS-AES-256, pseudo-rounds), `gen_esp32part.py`'s `--secure` alignment rules and `$ENV`
-//! expansion, and NVS-encryption keys (the diagnosis reports *NVS-encrypted, keys missing*;
-//! checking given keys is `at-nvs`'s job).
+//! expansion.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -41,11 +40,11 @@ pub mod csv;
 pub mod diagnose;
 pub mod layout;
 pub mod locate;
-pub mod nvs_probe;
 pub mod table;
 pub mod view;
 pub mod xts;
 
+pub use at_nvs::NvsKeys;
 pub use diagnose::{DiagnoseOptions, Diagnosis, Finding, Problem, diagnose};
 pub use locate::{LocateError, MfgNvs, locate_mfg_nvs, locate_mfg_nvs_with_primary};
 pub use table::{PartitionEntry, PartitionTable, TableError};

@@ -27,7 +27,7 @@ pub struct MfgNvs<'k, F> {
     /// Whether the primary table was stored encrypted, i.e. flash encryption is on.
     pub flash_encryption: bool,
     /// What the pages hold: [`Finding::Blank`], [`Finding::Nvs`] or [`Finding::NvsEncrypted`]
-    /// (the mount then needs the NVS keys).
+    /// (checked without NVS keys: the mount then needs them).
     pub content: Finding,
     /// The window to mount (read-only if decrypted, see [`MountView`]).
     pub view: MountView<'k, F>,
@@ -228,7 +228,8 @@ pub fn locate_mfg_nvs_with_primary<'k, F: NorFlash>(
     if decrypts && key.is_none() {
         return Err(LocateError::KeyRequired { partition: entry.label, offset: entry.offset });
     }
-    let content = judge_partition(&mut flash, &entry, flash_encryption, key).map_err(LocateError::Flash)?;
+    let content =
+        judge_partition(&mut flash, &entry, flash_encryption, key, None).map_err(LocateError::Flash)?;
     let problem = |reason, detail| LocateError::Unreadable {
         partition: entry.label,
         offset: entry.offset,
@@ -236,7 +237,7 @@ pub fn locate_mfg_nvs_with_primary<'k, F: NorFlash>(
         detail,
     };
     match content {
-        Finding::Blank | Finding::Nvs { .. } | Finding::NvsEncrypted => {}
+        Finding::Blank | Finding::Nvs { .. } | Finding::NvsEncrypted { .. } => {}
         Finding::NvsNewerVersion => {
             return Err(problem(Unreadable::NvsNewerVersion, "NVS pages of a newer format"));
         }
