@@ -15,7 +15,7 @@
 //! | [`view`] | `embedded-storage` windows onto one partition: raw, decrypted as the chip reads, and the [`view::MountView`] an NVS mount gets |
 //! | [`layout`] | primary table at 0x8000, ESP-AT's secondary table in `at_customize`, ESP-AT's C3 defaults |
 //! | [`locate`] | [`locate_mfg_nvs`]: the boot-time lookup, returning a view or the precise [`at_hal::kv::Unreadable`] |
-//! | [`diagnose`] | [`diagnose()`]: a read-only report on a whole flash or dump, per partition, with remedies (`Display`; `serde` feature for JSON) |
+//! | [`mod@diagnose`] | [`diagnose()`]: a read-only report on a whole flash or dump, per partition, with remedies (`Display`; `serde` feature for JSON) |
 //! | [`classify`] | the key-less ciphertext test behind the diagnosis (NVS partitions use `at_nvs::classify`) |
 //!
 //! **Nothing here writes or erases** except the explicit `NorFlash::write`/`erase` of the views:
