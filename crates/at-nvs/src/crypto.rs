@@ -85,11 +85,10 @@ impl NvsKeys {
 
     /// Keys from the 64 bytes `eky ‖ tky` (what the generator reads from a keys file).
     pub fn from_bytes(key: &[u8; 64]) -> NvsKeys {
-        let mut eky = [0u8; 32];
-        let mut tky = [0u8; 32];
-        eky.copy_from_slice(&key[..32]);
-        tky.copy_from_slice(&key[32..]);
-        NvsKeys { eky, tky }
+        let mut k = NvsKeys { eky: [0; 32], tky: [0; 32] };
+        k.eky.copy_from_slice(&key[..32]);
+        k.tky.copy_from_slice(&key[32..]);
+        k
     }
 
     /// Keys from the contents of an `nvs_keys` partition (or the generator's keys file): at
@@ -104,31 +103,31 @@ impl NvsKeys {
         if crc32(keys) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
             return Err(KeysError::CrcMismatch);
         }
-        let mut eky = [0u8; 32];
-        let mut tky = [0u8; 32];
-        eky.copy_from_slice(&keys[..32]);
-        tky.copy_from_slice(&keys[32..64]);
-        Ok(NvsKeys { eky, tky })
+        let mut k = NvsKeys { eky: [0; 32], tky: [0; 32] };
+        k.eky.copy_from_slice(&keys[..32]);
+        k.tky.copy_from_slice(&keys[32..64]);
+        Ok(k)
     }
 
     /// Keys derived from the eFuse HMAC key (purpose `HMAC_UP`) exactly as ESP32-C3's
     /// `nvs_sec_provider` and the generator's `--key_protect_hmac` do. The C3's key is 32
     /// bytes; HMAC accepts any length, and so does this function.
     pub fn from_hmac_key(hmac_key: &[u8]) -> NvsKeys {
-        let derive = |word: [u8; 4]| -> [u8; 32] {
+        let mut k = NvsKeys { eky: [0; 32], tky: [0; 32] };
+        for (out, word) in [(&mut k.eky, EKEY_SEED_WORD), (&mut k.tky, TKEY_SEED_WORD)] {
             let mut seed = [0u8; 32];
             for chunk in seed.chunks_exact_mut(4) {
                 chunk.copy_from_slice(&word);
             }
             // HMAC takes keys of every length, so this cannot fail.
-            let mut out = [0u8; 32];
             if let Ok(mut mac) = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(hmac_key) {
                 mac.update(&seed);
-                out.copy_from_slice(&mac.finalize().into_bytes());
+                let mut tag = mac.finalize().into_bytes();
+                out.copy_from_slice(&tag);
+                tag.as_mut_slice().zeroize();
             }
-            out
-        };
-        NvsKeys { eky: derive(EKEY_SEED_WORD), tky: derive(TKEY_SEED_WORD) }
+        }
+        k
     }
 
     /// The `nvs_keys` partition image for these keys: `eky ‖ tky ‖ crc32`, then `0xFF` up to

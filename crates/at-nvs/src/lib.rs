@@ -40,11 +40,36 @@
 //!
 //! ## Writes
 //!
-//! See [`write`](crate::Nvs::set): ESP-IDF's append-only log — item first, bitmap after; new
-//! value before erasing the old; FULL → next page ACTIVE with sequence + 1; reclaim through
-//! FREEING; one free page always kept. A power cut at any point leaves each key with its old or
-//! its new value. After a flash error the store refuses further operations ([`KvError::Flash`])
-//! until mounted again.
+//! ESP-IDF's append-only log, through `NorFlash::write` (clearing bits) and whole-page erases
+//! only: item first, bitmap after; the new value before the old one is erased; a full page
+//! becomes FULL and the next one ACTIVE with sequence + 1; reclaim through FREEING (copy the
+//! live items to the last free page, then erase the victim), so one free page is always kept;
+//! multi-page blobs switch `chunkStart` between 0x00 and 0x80 on every rewrite. A power cut at
+//! any point leaves each key with its old or its new value (`tests/power_loss.rs` sweeps every
+//! byte). After a flash error the store refuses further operations ([`KvError::Flash`]) until
+//! mounted again.
+//!
+//! ## Example
+//!
+//! ```
+//! use at_hal::kv::{Kv, Value};
+//! use at_mock::flash::MockFlash;
+//! use at_nvs::{Nvs, NvsKeys, Verdict, classify};
+//!
+//! let mut flash = MockFlash::new(6 * 4096); // address 0 = partition start
+//! let keys = NvsKeys::new([0x11; 32], [0x22; 32]);
+//! {
+//!     let mut nvs = Nvs::mount(&mut flash, Some(&keys))?;
+//!     nvs.set("factory_param", "uart_baudrate", Value::I32(115200))?;
+//!     nvs.set("server_cert", "server_cert", Value::Blob(b"-----BEGIN CERTIFICATE-----..."))?;
+//! }
+//! // Without the keys the partition is diagnosed, not formatted.
+//! let c = classify(&mut flash, None)?;
+//! assert_eq!(c.verdict, Verdict::NvsEncrypted { keys_ok: None });
+//! let mut ro = Nvs::mount_read_only(&mut flash, Some(&keys))?;
+//! assert_eq!(ro.get("factory_param", "uart_baudrate", &mut [])?, Value::I32(115200));
+//! # Ok::<(), at_hal::kv::KvError>(())
+//! ```
 //!
 //! ## Not implemented
 //!

@@ -246,3 +246,26 @@ fn writer_layout_differs_only_by_first_chunk_rule() {
     let mut a = Nvs::mount_read_only(MockFlash::from_image(tool), None).unwrap();
     assert_contents(&mut a, &want, "tool");
 }
+
+/// A flash that can only be read still backs a `Kv` through `ReadOnlyFlash`.
+#[test]
+fn read_only_flash_wrapper_is_a_kv() {
+    use at_hal::kv::{Kv, Value};
+    let image = fixture("mfg_nvs_plain.bin");
+    let mut kv =
+        Nvs::mount_read_only(at_nvs::ReadOnlyFlash(MockFlash::from_image(image.clone())), None).unwrap();
+    assert_contents(&mut kv, &common::mfg_nvs(), "ReadOnlyFlash");
+    assert_eq!(Kv::set(&mut kv, "factory_param", "uart_port", Value::I8(0)), Err(KvError::ReadOnly));
+    assert_eq!(Kv::erase(&mut kv, "factory_param", "uart_port"), Err(KvError::ReadOnly));
+    assert_eq!(Kv::erase_namespace(&mut kv, "factory_param"), Err(KvError::ReadOnly));
+    assert_eq!(Kv::get(&mut kv, "factory_param", "uart_port", &mut []), Ok(Value::I8(1)));
+    assert_eq!(kv.into_inner().0.into_inner(), image);
+    // A read-write mount over it works until the first write, which is a flash error.
+    let mut rw = Nvs::mount(at_nvs::ReadOnlyFlash(MockFlash::from_image(image)), None).unwrap();
+    assert_eq!(rw.set("factory_param", "uart_port", Value::I8(0)), Err(KvError::Flash));
+    assert_eq!(
+        rw.get("factory_param", "uart_port", &mut []),
+        Err(KvError::Flash),
+        "poisoned until remounted"
+    );
+}
