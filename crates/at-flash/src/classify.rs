@@ -87,9 +87,10 @@ pub enum Bytes {
     Structured,
 }
 
-/// Classify `len` bytes of `flash` at `offset` (sector by sector: fully-`FF` sectors are set
+/// Classify `len` bytes of `flash` at `offset` (clamped to the 32-bit address space; sector by sector: fully-`FF` sectors are set
 /// aside as erased; the rest are tested for randomness).
 pub fn bytes_at<F: ReadNorFlash>(flash: &mut F, offset: u32, len: u32) -> Result<Bytes, F::Error> {
+    let len = len.min(u32::MAX - offset);
     let mut h = Histogram::default();
     let mut buf = [0u8; SECTOR];
     let mut pos = 0u32;
@@ -114,6 +115,7 @@ pub fn bytes_at<F: ReadNorFlash>(flash: &mut F, offset: u32, len: u32) -> Result
 
 /// Whether every byte of `flash[offset..offset + len]` is `FF`.
 pub fn is_blank<F: ReadNorFlash>(flash: &mut F, offset: u32, len: u32) -> Result<bool, F::Error> {
+    let len = len.min(u32::MAX - offset);
     let mut buf = [0u8; 256];
     let mut pos = 0u32;
     while pos < len {

@@ -387,7 +387,7 @@ fn judge_app<F: ReadNorFlash>(
     if classify::is_blank(flash, e.offset, n)? {
         return Ok(Finding::Blank);
     }
-    if !decrypts {
+    if !decrypts || e.size < 16 {
         return Ok(Finding::NotInspected);
     }
     let mut first = [0u8; 16];

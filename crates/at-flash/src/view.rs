@@ -60,8 +60,10 @@ impl<E: NorFlashError> NorFlashError for ViewError<E> {
     }
 }
 
+/// The window fits the flash, and every address in it (and one past it) fits a `u32`.
 fn window_ok(base: u32, size: u32, capacity: usize) -> bool {
-    base as u64 + size as u64 <= capacity as u64
+    let end = base as u64 + size as u64;
+    end <= capacity as u64 && end <= u32::MAX as u64
 }
 
 fn range_ok(offset: u32, len: usize, size: u32) -> bool {

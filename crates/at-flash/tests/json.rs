@@ -9,7 +9,8 @@ use common::{fixture, flash_key};
 fn seed_diagnosis_as_json_names_partitions_causes_and_remedies() {
     let key = flash_key();
     let img = fixture("dumps/seed.bin.gz");
-    let d = diagnose(&mut SliceFlash(&img), DiagnoseOptions { flash_key: Some(&key), ..Default::default() }).unwrap();
+    let d = diagnose(&mut SliceFlash(&img), DiagnoseOptions { flash_key: Some(&key), ..Default::default() })
+        .unwrap();
     let v = serde_json::to_value(&d).unwrap();
     assert_eq!(v["flash_encryption"], "on");
     assert_eq!(v["secondary"]["offset"], 0x1E000);
