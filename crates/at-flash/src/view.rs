@@ -13,6 +13,7 @@
 //!   cannot work under XTS (ESP-IDF docs: "NVS … is not directly compatible with flash
 //!   encryption"), so a store found that way is read-only.
 
+use crate::table::PartitionEntry;
 use crate::xts::{BLOCK_LEN, FlashKey};
 use core::fmt;
 use embedded_storage::nor_flash::{
@@ -30,6 +31,8 @@ pub enum ViewError<E> {
     NotAligned,
     /// A write or erase through a decrypted NVS view: refused, see [`MountView`].
     EncryptedReadOnly,
+    /// The chip would decrypt this partition, and no flash-encryption key was given.
+    KeyRequired,
 }
 
 impl<E: fmt::Debug> fmt::Display for ViewError<E> {
@@ -43,6 +46,9 @@ impl<E: fmt::Debug> fmt::Display for ViewError<E> {
             ViewError::EncryptedReadOnly => f.write_str(
                 "partition is read through flash encryption: NVS cannot be updated in place under XTS",
             ),
+            ViewError::KeyRequired => {
+                f.write_str("partition is read decrypted and no flash-encryption key was given")
+            }
         }
     }
 }
@@ -55,7 +61,7 @@ impl<E: NorFlashError> NorFlashError for ViewError<E> {
             ViewError::Flash(e) => e.kind(),
             ViewError::OutOfBounds => NorFlashErrorKind::OutOfBounds,
             ViewError::NotAligned => NorFlashErrorKind::NotAligned,
-            ViewError::EncryptedReadOnly => NorFlashErrorKind::Other,
+            ViewError::EncryptedReadOnly | ViewError::KeyRequired => NorFlashErrorKind::Other,
         }
     }
 }
@@ -265,6 +271,27 @@ pub enum MountView<'k, F> {
     /// Read through flash encryption; writes and erases are refused with
     /// [`ViewError::EncryptedReadOnly`].
     Decrypted(DecryptedView<'k, F>),
+}
+
+impl<'k, F: ReadNorFlash> MountView<'k, F> {
+    /// The partition `entry` of the whole flash `flash`, read as the chip reads it: decrypted
+    /// if [`PartitionEntry::read_decrypted`] says so (flash encryption on and the partition an
+    /// app, OTA data, `nvs_keys` or flagged `encrypted`), raw otherwise.
+    /// [`ViewError::KeyRequired`] if it must be decrypted and `key` is `None`.
+    pub fn for_partition(
+        flash: F,
+        entry: &PartitionEntry,
+        flash_encryption: bool,
+        key: Option<&'k FlashKey>,
+    ) -> Result<Self, ViewError<F::Error>> {
+        match (entry.read_decrypted(flash_encryption), key) {
+            (false, _) => Ok(MountView::Plain(PartitionView::new(flash, entry.offset, entry.size)?)),
+            (true, Some(k)) => {
+                Ok(MountView::Decrypted(DecryptedView::new(flash, entry.offset, entry.size, k)?))
+            }
+            (true, None) => Err(ViewError::KeyRequired),
+        }
+    }
 }
 
 impl<'k, F> MountView<'k, F> {
@@ -482,6 +509,41 @@ mod tests {
         let mut p = MountView::Plain(PartitionView::new(&mut flash, 0x1000, 0x1000).unwrap());
         p.write(4, &[0, 0, 0, 0]).unwrap();
         assert_eq!(flash.0[0x1004], 0);
+    }
+
+    #[test]
+    fn for_partition_follows_the_chip() {
+        use crate::table::{Flags, Label};
+        let k = key();
+        let mut img = vec![0xFFu8; 0x3000];
+        let mut enc = [0x42u8; 32];
+        k.encrypt(0x1000, &mut enc).unwrap();
+        img[0x1000..0x1020].copy_from_slice(&enc);
+        let mut flash = Ram(img);
+        let mut e = PartitionEntry {
+            ty: 1,
+            subtype: 2,
+            offset: 0x1000,
+            size: 0x1000,
+            label: Label::new("mfg_nvs").unwrap(),
+            flags: Flags(Flags::ENCRYPTED),
+        };
+        let mut b = [0u8; 32];
+        let mut v = MountView::for_partition(&mut flash, &e, true, Some(&k)).unwrap();
+        v.read(0, &mut b).unwrap();
+        assert_eq!(b, [0x42; 32]);
+        assert!(matches!(MountView::for_partition(&mut flash, &e, true, None), Err(ViewError::KeyRequired)));
+        // flash encryption off, or the flag clear: raw
+        let mut v = MountView::for_partition(&mut flash, &e, false, None).unwrap();
+        v.read(0, &mut b).unwrap();
+        assert_eq!(b, enc);
+        e.flags = Flags(0);
+        assert!(!MountView::for_partition(&mut flash, &e, true, Some(&k)).unwrap().is_decrypted());
+        e.offset = 0x2800;
+        assert!(matches!(
+            MountView::for_partition(&mut flash, &e, true, Some(&k)),
+            Err(ViewError::OutOfBounds)
+        ));
     }
 
     #[test]
