@@ -74,7 +74,11 @@ fn wait_poll(c: &mut Counter, call: &mut Call<'_>) -> Option<Outcome<Counter>> {
 fn upload_set(c: &mut Counter, _: &mut Call<'_>, a: &Args<'_>) -> Outcome<Counter> {
     let len = a.int_in(0, 1..=4096)? as usize;
     c.received.clear();
-    Ok(Reply::Data { len: DataLen::Exact(len), prompt: ResultCode::OkAndInputPrompt.bytes(), handler: upload_data })
+    Ok(Reply::Data {
+        len: DataLen::Exact(len),
+        prompt: ResultCode::OkAndInputPrompt.bytes(),
+        handler: upload_data,
+    })
 }
 
 fn upload_data(c: &mut Counter, call: &mut Call<'_>, ev: DataEvent<'_>) -> Outcome<Counter> {
