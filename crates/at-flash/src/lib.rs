@@ -14,6 +14,7 @@
 //! | [`xts`] | ESP32-C3 flash encryption (XTS-AES-128, 128-byte units, absolute-address tweak, byte reversal), byte-identical to `espsecure` |
 //! | [`view`] | `embedded-storage` windows onto one partition: raw, decrypted as the chip reads, and the [`view::MountView`] an NVS mount gets |
 //! | [`layout`] | primary table at 0x8000, ESP-AT's secondary table in `at_customize`, ESP-AT's C3 defaults |
+//! | [`storage`] | [`MfgStorage`]: `mfg_nvs` located and mounted (or diagnosed) plus AT+SYSFLASH access, what a backend hands the firmware |
 //! | [`locate`] | [`locate_mfg_nvs`]: the boot-time lookup, returning a view or the precise [`at_hal::kv::Unreadable`] |
 //! | [`mod@diagnose`] | [`diagnose()`]: a read-only report on a whole flash or dump, per partition, with remedies (`Display`; `serde` feature for JSON) |
 //! | [`classify`] | the key-less ciphertext test behind the diagnosis (NVS partitions use `at_nvs::classify`) |
@@ -40,6 +41,7 @@ pub mod csv;
 pub mod diagnose;
 pub mod layout;
 pub mod locate;
+pub mod storage;
 pub mod table;
 pub mod view;
 pub mod xts;
@@ -47,6 +49,7 @@ pub mod xts;
 pub use at_nvs::NvsKeys;
 pub use diagnose::{DiagnoseOptions, Diagnosis, Finding, Problem, diagnose};
 pub use locate::{LocateError, MfgNvs, locate_mfg_nvs, locate_mfg_nvs_with_primary};
+pub use storage::{MfgStorage, SharedFlash};
 pub use table::{PartitionEntry, PartitionTable, TableError};
 pub use view::{DecryptedView, MountView, PartitionView, SliceFlash, ViewError};
 pub use xts::FlashKey;
