@@ -10,6 +10,7 @@
 
 pub mod flash;
 pub mod logger;
+pub mod mfg;
 pub mod platform;
 pub mod sim;
 pub mod transport;

@@ -1,7 +1,9 @@
 //! [`HostPlatform`]: the simulated station, a settings store, and host system/UART services.
 
 use at_hal::Platform;
-use at_hal::kv::{Kv, MemKv};
+use at_hal::kv::Kv;
+
+use crate::mfg::HostMfg;
 use at_hal::system::{HeapStats, System};
 use at_hal::time::UnixTime;
 use at_hal::uart::{UartConfig, UartConfigError, UartControl};
@@ -48,7 +50,7 @@ pub struct HostPlatform {
     /// Settings (NVS image file with `--state`, or memory).
     pub settings: Box<dyn Kv + Send>,
     /// Manufacturing data (`mfg_nvs`).
-    pub mfg: MemKv,
+    pub mfg: HostMfg,
     /// Restart / heap.
     pub system: HostSystem,
     /// UART settings.
@@ -57,7 +59,12 @@ pub struct HostPlatform {
 
 impl HostPlatform {
     /// A platform seeing `aps` with a join latency of `join`, settings in `settings`.
-    pub fn new(aps: Vec<SimAp>, join: std::time::Duration, settings: Box<dyn Kv + Send>) -> Self {
+    pub fn new(
+        aps: Vec<SimAp>,
+        join: std::time::Duration,
+        settings: Box<dyn Kv + Send>,
+        mfg: HostMfg,
+    ) -> Self {
         let wifi =
             SimWifi::new(aps).with_timing(Timing { join, ..Timing::default() }).with_wall_clock(|_| {
                 UnixTime(
@@ -66,22 +73,16 @@ impl HostPlatform {
                         .map_or(0, |d| d.as_secs()),
                 )
             });
-        HostPlatform {
-            wifi,
-            settings,
-            mfg: MemKv::new(),
-            system: HostSystem::default(),
-            uart: HostUart::default(),
-        }
+        HostPlatform { wifi, settings, mfg, system: HostSystem::default(), uart: HostUart::default() }
     }
 }
 
 impl Platform for HostPlatform {
     type Wifi = SimWifi;
     type Settings = Box<dyn Kv + Send>;
-    type Mfg = MemKv;
+    type Mfg = HostMfg;
 
-    fn mfg(&mut self) -> &mut MemKv {
+    fn mfg(&mut self) -> &mut HostMfg {
         &mut self.mfg
     }
 

@@ -12,6 +12,7 @@ use at_mock::SimAp;
 use at_parser::Terminator;
 
 use crate::flash::FileFlash;
+use crate::mfg::{self, MfgSource};
 use crate::platform::HostPlatform;
 use crate::transport::{self, Incoming, Sink, UartMode};
 
@@ -31,6 +32,8 @@ pub struct SimConfig {
     pub join: Duration,
     /// Settings image file (NVS format); `None` keeps settings in memory.
     pub state: Option<PathBuf>,
+    /// Manufacturing data (`mfg_nvs`).
+    pub mfg: MfgSource,
 }
 
 fn options(cfg: &SimConfig) -> Options {
@@ -63,13 +66,28 @@ pub fn open_settings(path: Option<&PathBuf>) -> std::io::Result<Box<dyn Kv + Sen
     Ok(Box::new(nvs))
 }
 
+/// Tell the person starting the simulator what the firmware will find in `mfg_nvs`.
+fn report_mfg(mfg: &mfg::HostMfg) {
+    use at_hal::storage::MfgStore;
+    match mfg.unreadable() {
+        None => log::info!("mfg_nvs: {}", mfg.detail()),
+        Some(u) => {
+            log::error!("mfg_nvs unreadable: {}", mfg.detail());
+            eprintln!("at-sim: mfg_nvs unreadable ({u}): {}", mfg.detail());
+            eprintln!("at-sim: AT+SYSMFG and TLS will answer ERROR with this reason (AT+SYSLOG=1 shows it)");
+        }
+    }
+}
+
 /// Run until the input ends (stdio EOF) or forever (TCP, PTY).
 pub fn run(cfg: SimConfig) -> std::io::Result<()> {
     let (to_loop, from_io) = channel();
     let port = transport::open(&cfg.uart, to_loop)?;
     let mut sink: Option<Sink> = port.sink.clone();
     let settings = open_settings(cfg.state.as_ref())?;
-    let platform = HostPlatform::new(cfg.aps.clone(), cfg.join, settings);
+    let mfg = mfg::open(&cfg.mfg)?;
+    report_mfg(&mfg);
+    let platform = HostPlatform::new(cfg.aps.clone(), cfg.join, settings, mfg);
     let start = StdInstant::now();
     let now = || Instant::from_micros(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
     let mut fw = Firmware::new(platform, options(&cfg), now());

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use at_host::logger::{self, LogSink};
+use at_host::mfg::MfgSource;
 use at_host::sim::{SimConfig, run};
 use at_host::transport::UartMode;
 use at_mock::SimAp;
@@ -48,6 +49,30 @@ struct Cli {
     /// of at-sim. Without it, settings live in memory.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+
+    /// A whole flash dump (e.g. 4 MB from `esptool read-flash`): mfg_nvs is found through
+    /// the partition tables as ESP-AT finds it. AT+SYSMFG/AT+SYSFLASH writes go to the file.
+    #[arg(long, value_name = "FILE", conflicts_with = "mfg_nvs")]
+    flash: Option<PathBuf>,
+
+    /// The flash-encryption key file (32 bytes, as espsecure takes it), to read a dump of a
+    /// chip with flash encryption as the chip reads it.
+    #[arg(long, value_name = "FILE", requires = "flash")]
+    flash_encryption_key: Option<PathBuf>,
+
+    /// An mfg_nvs partition image (e.g. build/customized_partitions/mfg_nvs.bin).
+    /// Without --flash or --mfg-nvs, a built-in store holds ESP-AT's factory_param and a
+    /// self-signed demo server certificate.
+    #[arg(long, value_name = "FILE")]
+    mfg_nvs: Option<PathBuf>,
+
+    /// NVS-encryption keys of mfg_nvs: an nvs_keys partition image.
+    #[arg(long, value_name = "FILE", conflicts_with = "hmac_key")]
+    nvs_keys: Option<PathBuf>,
+
+    /// NVS-encryption keys of mfg_nvs, derived from this 32-byte eFuse HMAC key.
+    #[arg(long, value_name = "FILE")]
+    hmac_key: Option<PathBuf>,
 
     /// Write logs to FILE instead of stderr.
     #[arg(long, value_name = "FILE")]
@@ -115,6 +140,13 @@ fn main() -> ExitCode {
         aps,
         join: Duration::from_millis(cli.join_ms),
         state: cli.state,
+        mfg: MfgSource {
+            flash: cli.flash,
+            mfg_nvs: cli.mfg_nvs,
+            flash_encryption_key: cli.flash_encryption_key,
+            nvs_keys: cli.nvs_keys,
+            hmac_key: cli.hmac_key,
+        },
     };
     match run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
