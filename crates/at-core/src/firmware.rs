@@ -22,10 +22,15 @@ enum Cont<C, X> {
     Ext(X),
 }
 
+/// The continuation of a pending command.
+type PollCont<P, X> = Cont<PollHandler<Core<P>>, PollHandler<X>>;
+/// The receiver of a data phase.
+type DataCont<P, X> = Cont<DataHandler<Core<P>>, DataHandler<X>>;
+
 enum Run<P: Platform, X: 'static> {
     Idle,
-    Pending { name: &'static str, poll: Cont<PollHandler<Core<P>>, PollHandler<X>> },
-    Data { name: &'static str, handler: Cont<DataHandler<Core<P>>, DataHandler<X>> },
+    Pending { name: &'static str, poll: PollCont<P, X> },
+    Data { name: &'static str, handler: DataCont<P, X> },
 }
 
 /// The ESP-AT firmware core.
@@ -289,36 +294,33 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
     }
 
     fn finish_core(&mut self, name: &'static str, r: Outcome<Core<P>>, now: Instant) {
-        let next = match r {
-            Ok(Reply::Done(code)) => {
-                self.tx.write(code.bytes());
-                None
-            }
-            Ok(Reply::Pending(p)) => Some(Run::Pending { name, poll: Cont::Core(p) }),
-            Ok(Reply::Data { len, prompt, handler }) => {
-                self.tx.write(prompt);
-                self.framer.enter_data(len, now);
-                Some(Run::Data { name, handler: Cont::Core(handler) })
-            }
-            Err(e) => {
-                self.report_error(name, e);
-                None
-            }
-        };
-        self.set_run(next);
+        self.finish(name, r, now, Cont::Core, Cont::Core);
     }
 
     fn finish_ext(&mut self, name: &'static str, r: Outcome<X>, now: Instant) {
+        self.finish(name, r, now, Cont::Ext, Cont::Ext);
+    }
+
+    /// Act on a handler's final answer, whichever table (context `C`) it came from; `poll`
+    /// and `data` wrap its continuations for [`Run`].
+    fn finish<C>(
+        &mut self,
+        name: &'static str,
+        r: Outcome<C>,
+        now: Instant,
+        poll: fn(PollHandler<C>) -> PollCont<P, X>,
+        data: fn(DataHandler<C>) -> DataCont<P, X>,
+    ) {
         let next = match r {
             Ok(Reply::Done(code)) => {
                 self.tx.write(code.bytes());
                 None
             }
-            Ok(Reply::Pending(p)) => Some(Run::Pending { name, poll: Cont::Ext(p) }),
+            Ok(Reply::Pending(p)) => Some(Run::Pending { name, poll: poll(p) }),
             Ok(Reply::Data { len, prompt, handler }) => {
                 self.tx.write(prompt);
                 self.framer.enter_data(len, now);
-                Some(Run::Data { name, handler: Cont::Ext(handler) })
+                Some(Run::Data { name, handler: data(handler) })
             }
             Err(e) => {
                 self.report_error(name, e);

@@ -374,60 +374,41 @@ pub trait Kv {
     }
 }
 
-impl<K: Kv + ?Sized> Kv for &mut K {
-    fn info(&mut self, namespace: &str, key: &str) -> Result<EntryInfo, KvError> {
-        (**self).info(namespace, key)
-    }
-    fn get<'b>(&mut self, namespace: &str, key: &str, buf: &'b mut [u8]) -> Result<Value<'b>, KvError> {
-        (**self).get(namespace, key, buf)
-    }
-    fn set(&mut self, namespace: &str, key: &str, value: Value<'_>) -> Result<(), KvError> {
-        (**self).set(namespace, key, value)
-    }
-    fn erase(&mut self, namespace: &str, key: &str) -> Result<(), KvError> {
-        (**self).erase(namespace, key)
-    }
-    fn erase_namespace(&mut self, namespace: &str) -> Result<(), KvError> {
-        (**self).erase_namespace(namespace)
-    }
-    fn for_each_namespace(&mut self, f: &mut dyn FnMut(&str)) -> Result<(), KvError> {
-        (**self).for_each_namespace(f)
-    }
-    fn for_each_entry(&mut self, namespace: &str, f: &mut dyn FnMut(&str, EntryInfo)) -> Result<(), KvError> {
-        (**self).for_each_entry(namespace, f)
-    }
-    fn protection(&self) -> Protection {
-        (**self).protection()
-    }
+/// `Kv` for a pointer type that derefs to a `Kv`, by delegation.
+macro_rules! delegate_kv {
+    ($($ptr:tt)*) => {
+        impl<K: Kv + ?Sized> Kv for $($ptr)* {
+            fn info(&mut self, namespace: &str, key: &str) -> Result<EntryInfo, KvError> {
+                (**self).info(namespace, key)
+            }
+            fn get<'b>(&mut self, namespace: &str, key: &str, buf: &'b mut [u8]) -> Result<Value<'b>, KvError> {
+                (**self).get(namespace, key, buf)
+            }
+            fn set(&mut self, namespace: &str, key: &str, value: Value<'_>) -> Result<(), KvError> {
+                (**self).set(namespace, key, value)
+            }
+            fn erase(&mut self, namespace: &str, key: &str) -> Result<(), KvError> {
+                (**self).erase(namespace, key)
+            }
+            fn erase_namespace(&mut self, namespace: &str) -> Result<(), KvError> {
+                (**self).erase_namespace(namespace)
+            }
+            fn for_each_namespace(&mut self, f: &mut dyn FnMut(&str)) -> Result<(), KvError> {
+                (**self).for_each_namespace(f)
+            }
+            fn for_each_entry(&mut self, namespace: &str, f: &mut dyn FnMut(&str, EntryInfo)) -> Result<(), KvError> {
+                (**self).for_each_entry(namespace, f)
+            }
+            fn protection(&self) -> Protection {
+                (**self).protection()
+            }
+        }
+    };
 }
 
+delegate_kv!(&mut K);
 #[cfg(feature = "alloc")]
-impl<K: Kv + ?Sized> Kv for alloc::boxed::Box<K> {
-    fn info(&mut self, namespace: &str, key: &str) -> Result<EntryInfo, KvError> {
-        (**self).info(namespace, key)
-    }
-    fn get<'b>(&mut self, namespace: &str, key: &str, buf: &'b mut [u8]) -> Result<Value<'b>, KvError> {
-        (**self).get(namespace, key, buf)
-    }
-    fn set(&mut self, namespace: &str, key: &str, value: Value<'_>) -> Result<(), KvError> {
-        (**self).set(namespace, key, value)
-    }
-    fn erase(&mut self, namespace: &str, key: &str) -> Result<(), KvError> {
-        (**self).erase(namespace, key)
-    }
-    fn erase_namespace(&mut self, namespace: &str) -> Result<(), KvError> {
-        (**self).erase_namespace(namespace)
-    }
-    fn for_each_namespace(&mut self, f: &mut dyn FnMut(&str)) -> Result<(), KvError> {
-        (**self).for_each_namespace(f)
-    }
-    fn for_each_entry(&mut self, namespace: &str, f: &mut dyn FnMut(&str, EntryInfo)) -> Result<(), KvError> {
-        (**self).for_each_entry(namespace, f)
-    }
-    fn protection(&self) -> Protection {
-        (**self).protection()
-    }
-}
+delegate_kv!(alloc::boxed::Box<K>);
 
 #[cfg(feature = "alloc")]
 mod mem;

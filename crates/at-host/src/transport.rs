@@ -62,11 +62,13 @@ fn writer<W: Write + Send + 'static>(mut w: W, name: &str) -> io::Result<Sink> {
     Ok(Sink(tx))
 }
 
+/// Read from `r` on a thread, forwarding bytes; at end of input send `end`, then run `after`.
 fn reader<R: Read + Send + 'static>(
     mut r: R,
-    name: &str,
+    name: &'static str,
     to: Sender<Incoming>,
     end: Incoming,
+    after: impl FnOnce() + Send + 'static,
 ) -> io::Result<()> {
     std::thread::Builder::new().name(format!("{name}-rx")).spawn(move || {
         let mut buf = [0u8; 1024];
@@ -80,12 +82,13 @@ fn reader<R: Read + Send + 'static>(
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log::debug!("read error: {e}");
+                    log::debug!("{name}: read error: {e}");
                     break;
                 }
             }
         }
         let _ = to.send(end);
+        after();
     })?;
     Ok(())
 }
@@ -106,7 +109,7 @@ pub struct Port {
 pub fn open(mode: &UartMode, to: Sender<Incoming>) -> io::Result<Port> {
     match mode {
         UartMode::Stdio => {
-            reader(io::stdin(), "stdin", to, Incoming::Closed)?;
+            reader(io::stdin(), "stdin", to, Incoming::Closed, || {})?;
             Ok(Port { sink: Some(writer(io::stdout(), "stdout")?), path: None, _slave: None })
         }
         UartMode::Tcp(addr) => {
@@ -139,7 +142,7 @@ pub fn open(mode: &UartMode, to: Sender<Incoming>) -> io::Result<Port> {
             eprintln!("at-sim: AT port on {}", path.display());
             let master = File::from(pty.master);
             let rx = master.try_clone()?;
-            reader(rx, "pty", to, Incoming::Closed)?;
+            reader(rx, "pty", to, Incoming::Closed, || {})?;
             Ok(Port {
                 sink: Some(writer(master, "pty")?),
                 path: Some(path),
@@ -164,25 +167,8 @@ fn attach(s: TcpStream, busy: &Arc<AtomicBool>, to: &Sender<Incoming>) -> io::Re
         return Ok(());
     }
     let busy = busy.clone();
-    let to = to.clone();
-    std::thread::Builder::new().name("tcp-rx".into()).spawn(move || {
-        let mut s = s;
-        let mut buf = [0u8; 1024];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if to.send(Incoming::Bytes(buf[..n].to_vec())).is_err() {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
+    reader(s, "tcp", to.clone(), Incoming::Detached, move || {
         log::info!("client {peer} left");
-        let _ = to.send(Incoming::Detached);
         busy.store(false, Ordering::SeqCst);
-    })?;
-    Ok(())
+    })
 }
