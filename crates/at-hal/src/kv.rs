@@ -16,7 +16,7 @@
 //! **The data is bounded.** Every method does work proportional to the store's size, never
 //! more; no method blocks on anything but the flash itself.
 //!
-//! [`MemKv`] (feature `alloc`) is the in-memory implementation; [`conformance`] (feature
+//! [`MemKv`] (feature `alloc`) is the in-memory implementation; `conformance` (feature
 //! `conformance`) is the behaviour suite every implementation runs in its tests.
 
 use core::fmt;
