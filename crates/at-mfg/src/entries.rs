@@ -200,12 +200,17 @@ pub fn human_table(entries: &[Entry], indent: &str) -> String {
     s
 }
 
-/// Count of namespaces in a listing.
-pub fn namespace_count(entries: &[Entry]) -> usize {
+/// "N entries in M namespaces", singular where it applies.
+pub fn count_line(entries: &[Entry]) -> String {
     let mut names: Vec<&str> = entries.iter().map(|e| e.namespace.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    names.len()
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{} in {}",
+        plural(entries.len(), "entry", "entries"),
+        plural(names.len(), "namespace", "namespaces")
+    )
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use at_nvs::csv::{Options, generate_files};
+use at_nvs::csv::{CsvError, Options, generate_files};
 use at_nvs::image::FormatVersion;
 
 use crate::GenerateArgs;
@@ -27,8 +27,17 @@ pub fn run(args: &GenerateArgs) -> Result<String, String> {
         let why = if args.csv.exists() { "not a file" } else { "no such file" };
         return Err(format!("CSV {}: {why}", args.csv.display()));
     }
-    let image = generate_files(&[args.csv.as_path()], base, &opts)
-        .map_err(|e| format!("{}: {e}", args.csv.display()))?;
+    let image = generate_files(&[args.csv.as_path()], base, &opts).map_err(|e| {
+        let hint = match &e {
+            CsvError::Io { path, .. } if path != &args.csv => format!(
+                " (`file` rows are resolved against {}; run from the directory the CSV's paths are \
+                 relative to, or give --base-dir)",
+                if args.base_dir.is_some() { "--base-dir" } else { "the current directory" }
+            ),
+            _ => String::new(),
+        };
+        format!("{}: {e}{hint}", args.csv.display())
+    })?;
     std::fs::write(&args.out, &image).map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
     Ok(format!(
         "wrote {} ({} bytes = {} pages, NVS format v{}{})",

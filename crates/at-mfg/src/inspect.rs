@@ -101,6 +101,17 @@ pub fn run(args: &InspectArgs) -> Result<Outcome, String> {
                 ));
             }
             let fe = match (fkey.as_ref(), args.offset) {
+                (Some(_), Some(o)) if o % 16 != 0 => {
+                    return Err(format!(
+                        "--offset 0x{o:x} is not a multiple of 16: flash encryption works on 16-byte blocks \
+                         (partitions start on 4 KiB boundaries)"
+                    ));
+                }
+                (Some(_), Some(o)) if u64::from(o) + data.len() as u64 > 1 << 32 => {
+                    return Err(format!(
+                        "--offset 0x{o:x} plus the image size passes the 4 GiB address space"
+                    ));
+                }
                 (Some(k), Some(o)) => Some((k, o)),
                 (Some(_), None) => {
                     return Err(format!(
@@ -339,10 +350,10 @@ fn inspect_partition(
     let _ = writeln!(s);
     let _ = writeln!(s, "classification: {}", r.class.as_str());
     s.push_str(&wrap(&format!("{}.", r.detail), "  ", "  ", WIDTH));
-    let _ = writeln!(s, "  as stored: {}", numbers_human(&r.raw));
+    s.push_str(&wrap(&numbers_human(&r.raw), "  as stored: ", "    ", WIDTH));
     if let Some((offset, class, c)) = &r.decrypted {
         let _ = writeln!(s, "  decrypted with the flash-encryption key at 0x{offset:x}: {}", class.as_str());
-        let _ = writeln!(s, "    {}", numbers_human(c));
+        s.push_str(&wrap(&numbers_human(c), "    ", "    ", WIDTH));
     }
     for n in &r.notes {
         s.push_str(&wrap(n, "  note: ", "        ", WIDTH));
@@ -364,12 +375,7 @@ fn inspect_partition(
             } else {
                 ""
             };
-            let _ = writeln!(
-                s,
-                "entries: {} in {} namespaces{source}",
-                list.len(),
-                entries::namespace_count(list)
-            );
+            let _ = writeln!(s, "entries: {}{source}", entries::count_line(list));
             s.push_str(&entries::human_table(list, "  "));
         }
         None => {
@@ -521,7 +527,7 @@ fn inspect_dump(
         let _ = writeln!(s, "Problems and fixes:");
         for (i, p) in d.problems.iter().enumerate() {
             s.push_str(&wrap(&explain(&d, p), &format!("  {}. ", i + 1), "     ", WIDTH));
-            s.push_str(&wrap(&format!("Fix: {}.", p.remedy), "     ", "       ", WIDTH));
+            s.push_str(&wrap(&format!("Fix: {}.", fix(p)), "     ", "       ", WIDTH));
         }
         if d.problems.iter().any(|p| is_encrypted_flash_mistake(&d, p)) {
             s.push_str(&wrap(FLASH_ENCRYPTED_WHY, "  How: ", "       ", WIDTH));
@@ -542,12 +548,7 @@ fn inspect_dump(
                     } else {
                         ""
                     };
-                    let _ = writeln!(
-                        s,
-                        "{how}): {} entries in {} namespaces",
-                        list.len(),
-                        entries::namespace_count(list)
-                    );
+                    let _ = writeln!(s, "{how}): {}", entries::count_line(list));
                     s.push_str(&entries::human_table(list, "    "));
                 }
                 (None, Some(note)) => {
@@ -644,6 +645,19 @@ fn evidence(d: &Diagnosis, p: &Problem) -> &'static str {
     }
 }
 
+/// at-flash's detail for a partition past the end of the flash.
+const DETAIL_OUTSIDE: &str = "partition extends past the end of the flash";
+
+/// What to do about a problem (the library's remedy, except for a dump that is too short).
+fn fix(p: &Problem) -> &'static str {
+    if p.detail == DETAIL_OUTSIDE {
+        "read the whole flash (esptool --chip esp32c3 read-flash 0 ALL flash.bin), or inspect the \
+         partition's own image with --partition"
+    } else {
+        p.remedy
+    }
+}
+
 /// One problem explained in words.
 fn explain(d: &Diagnosis, p: &Problem) -> String {
     let assumed = if p.assumed_location { " (location from ESP-AT's default table)" } else { "" };
@@ -677,6 +691,10 @@ fn explain(d: &Diagnosis, p: &Problem) -> String {
         Unreadable::FlashEncryptedReadAsPlain => {
             format!("{what}: flash-encrypted ({}), but the chip reads it as plain.", evidence(d, p))
         }
+        _ if p.detail == DETAIL_OUTSIDE => format!(
+            "{what}: lies beyond the end of this {} KiB dump (a truncated dump, or not a whole flash).",
+            d.flash_size / 1024
+        ),
         _ if p.detail.is_empty() => format!("{what}: {}.", p.reason),
         _ => format!("{what}: {} ({}).", p.reason, p.detail),
     }
