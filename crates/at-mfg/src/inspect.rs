@@ -11,9 +11,10 @@
 
 use std::fmt::Write as _;
 
+use at_flash::classify::{self, Bytes};
 use at_flash::diagnose::{Diagnosis, Finding, FlashEncryption, PartitionReport, Problem, TableStatus};
 use at_flash::layout::{self, TableRead};
-use at_flash::table::{PRIMARY_TABLE_OFFSET, subtypes, types};
+use at_flash::table::{ENTRY_MAGIC, PRIMARY_TABLE_OFFSET, PartitionTable, TABLE_LEN, subtypes, types};
 use at_flash::view::{DecryptedView, MountView};
 use at_flash::{DiagnoseOptions, FlashKey, SliceFlash, diagnose};
 use at_hal::kv::Unreadable;
@@ -93,6 +94,13 @@ pub fn run(args: &InspectArgs) -> Result<Outcome, String> {
             inspect_dump(&name, &why, &data, fkey.as_ref(), nvs_keys.as_ref(), args.json)
         }
         Mode::Partition => {
+            let fe_given = fkey.as_ref().zip(args.offset);
+            if let Some(t) = table_image(&data, fe_given) {
+                return Ok(report_table_image(&name, &why, &data, &t, args.json));
+            }
+            if data.len() < PAGE && looks_like_ciphertext(&data) {
+                return Ok(report_small_ciphertext(&name, &why, &data, args.json));
+            }
             if data.len() < PAGE {
                 return Err(format!(
                     "{name}: {} bytes, shorter than one NVS page (4096): not a partition image \
@@ -395,6 +403,184 @@ const FLASH_ENCRYPTED_WHY: &str = "ESP-AT registers at_customize.bin (its second
 /// The plaintext write of ESP-AT's two customized images.
 const FLASH_ENCRYPTED_COMMAND: &str =
     "esptool --chip esp32c3 write-flash 0x1e000 at_customize.bin 0x1f000 mfg_nvs.bin   (no --encrypt)";
+
+// ---------------------------------------------------------------------------------------------
+// Partition-table images (partitions_at.bin at 0x8000, ESP-AT's at_customize.bin at 0x1e000)
+
+/// A partition table found at the start of a partition image.
+struct TableImage {
+    /// `Some(offset)`: the table is stored flash-encrypted and decrypted with the key at offset.
+    encrypted_at: Option<u32>,
+    /// The table.
+    table: PartitionTable,
+}
+
+/// The table at the start of `bytes`, if slot 0 is a partition entry and it parses.
+fn parse_table(bytes: &[u8]) -> Option<PartitionTable> {
+    let n = bytes.len().min(TABLE_LEN);
+    if bytes.get(..2)? != ENTRY_MAGIC {
+        return None;
+    }
+    PartitionTable::parse(&bytes[..n], None).ok()
+}
+
+/// A partition-table image: plain, or flash-encrypted and decrypting with the key at `--offset`.
+fn table_image(data: &[u8], fe: Option<(&FlashKey, u32)>) -> Option<TableImage> {
+    if let Some(table) = parse_table(data) {
+        return Some(TableImage { encrypted_at: None, table });
+    }
+    let (key, offset) = fe?;
+    let n = data.len().min(TABLE_LEN) / 16 * 16;
+    let mut plain = data.get(..n)?.to_vec();
+    key.decrypt(offset, &mut plain).ok()?;
+    parse_table(&plain).map(|table| TableImage { encrypted_at: Some(offset), table })
+}
+
+fn table_entries_json(t: &PartitionTable) -> Vec<Json> {
+    t.entries()
+        .iter()
+        .map(|e| {
+            let kind = e.kind().to_string();
+            let (ty, sub) = kind.split_once('/').unwrap_or((kind.as_str(), ""));
+            json!({
+                "name": e.label.to_string(),
+                "offset": e.offset,
+                "size": e.size,
+                "type": ty,
+                "subtype": sub,
+                "type_code": e.ty,
+                "subtype_code": e.subtype,
+                "flag_encrypted": e.flags.encrypted(),
+            })
+        })
+        .collect()
+}
+
+fn report_table_image(name: &str, why: &str, data: &[u8], t: &TableImage, json: bool) -> Outcome {
+    let n = t.table.entries().len();
+    // The chip decrypts the primary table; ESP-AT reads its secondary table plain.
+    let (class, problem, detail) = match t.encrypted_at {
+        None => (
+            TABLE_CLASS,
+            None,
+            format!(
+                "a partition table with {n} partitions, stored plain (as ESP-AT's secondary table must be)"
+            ),
+        ),
+        Some(PRIMARY_TABLE_OFFSET) => (
+            Class::FlashEncrypted.as_str(),
+            None,
+            format!(
+                "a partition table with {n} partitions, flash-encrypted for 0x8000: the primary table, which \
+                 the chip decrypts (expected with flash encryption on)"
+            ),
+        ),
+        Some(o) => (
+            Class::FlashEncrypted.as_str(),
+            Some(Unreadable::SecondaryTableUnreadable),
+            format!(
+                "a partition table with {n} partitions, flash-encrypted for 0x{o:x}. If this is ESP-AT's \
+                 secondary table (at_customize.bin, 0x1e000), ESP-AT reads it plain, its magic check fails \
+                 and mfg_nvs is never found (`at param mode: 0`, `cert_len=0`)"
+            ),
+        ),
+    };
+    let stdout = if json {
+        json_doc(&json!({
+            "image": name,
+            "mode": "partition",
+            "detected_by": why,
+            "size": data.len(),
+            "classification": class,
+            "readable": true,
+            "detail": detail,
+            "problem": problem.map_or(Json::Null, unreadable_json),
+            "remedy": problem.map(Unreadable::remedy),
+            "nvs": null,
+            "flash_decryption": t.encrypted_at.map(|o| json!({ "offset": o, "classification": TABLE_CLASS, "nvs": null })),
+            "notes": [],
+            "partition_table": table_entries_json(&t.table),
+            "entries": [],
+        }))
+    } else {
+        let mut s = String::new();
+        let _ = writeln!(s, "{name}: partition image, {} bytes ({why})", data.len());
+        let _ = writeln!(s);
+        let _ = writeln!(s, "classification: {class}");
+        s.push_str(&wrap(&format!("{detail}."), "  ", "  ", WIDTH));
+        if let Some(u) = problem {
+            let _ = writeln!(s);
+            let _ = writeln!(s, "problem: {u}");
+            s.push_str(&wrap(u.remedy(), "fix: ", "     ", WIDTH));
+            s.push_str(&wrap(FLASH_ENCRYPTED_WHY, "how: ", "     ", WIDTH));
+            let _ = writeln!(s, "     {FLASH_ENCRYPTED_COMMAND}");
+        }
+        let _ = writeln!(s);
+        let _ = writeln!(s, "partition table:");
+        let _ =
+            writeln!(s, "  {:<16}  {:<12}  {:>9}  {:>9}  flags", "name", "type/subtype", "offset", "size");
+        for e in t.table.entries() {
+            let _ = writeln!(
+                s,
+                "  {:<16}  {:<12}  {:>#9x}  {:>#9x}  {}",
+                e.label.to_string(),
+                e.kind().to_string(),
+                e.offset,
+                e.size,
+                if e.flags.encrypted() { "encrypted" } else { "" }
+            );
+        }
+        s
+    };
+    Outcome { stdout, problem: problem.is_some() }
+}
+
+/// Whether `data` (at least 1 KiB) is indistinguishable from random: ciphertext.
+fn looks_like_ciphertext(data: &[u8]) -> bool {
+    let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    data.len() >= 1024 && matches!(classify::bytes_at(&mut SliceFlash(data), 0, len), Ok(Bytes::RandomLike))
+}
+
+/// An image smaller than an NVS page whose bytes look like ciphertext (typically a partition
+/// table written by `idf.py encrypted-flash`): classified by the key-less rule.
+fn report_small_ciphertext(name: &str, why: &str, data: &[u8], json: bool) -> Outcome {
+    let u = Unreadable::FlashEncryptedReadAsPlain;
+    let detail = "smaller than an NVS page, not a partition table, and the bytes have the statistics of \
+                  ciphertext: most likely a flash-encrypted partition table (ESP-AT's at_customize.bin written \
+                  by idf.py encrypted-flash, which ESP-AT then reads as plain; for the primary table at 0x8000 \
+                  that is expected). To confirm, give --flash-encryption-key KEY_FILE --offset ADDR";
+    let stdout = if json {
+        json_doc(&json!({
+            "image": name,
+            "mode": "partition",
+            "detected_by": why,
+            "size": data.len(),
+            "classification": Class::FlashEncrypted.as_str(),
+            "readable": false,
+            "detail": detail,
+            "problem": unreadable_json(u),
+            "remedy": u.remedy(),
+            "nvs": null,
+            "flash_decryption": null,
+            "notes": [],
+            "entries": [],
+        }))
+    } else {
+        let mut s = String::new();
+        let _ = writeln!(s, "{name}: partition image, {} bytes ({why})", data.len());
+        let _ = writeln!(s);
+        let _ = writeln!(s, "classification: {}", Class::FlashEncrypted.as_str());
+        s.push_str(&wrap(&format!("{detail}."), "  ", "  ", WIDTH));
+        let _ = writeln!(s);
+        let _ = writeln!(s, "problem: {u}");
+        s.push_str(&wrap(u.remedy(), "fix: ", "     ", WIDTH));
+        s
+    };
+    Outcome { stdout, problem: true }
+}
+
+/// Classification of a partition-table image.
+const TABLE_CLASS: &str = Class::PartitionTable.as_str();
 
 // ---------------------------------------------------------------------------------------------
 // Whole-flash dumps

@@ -45,12 +45,14 @@ pub enum Class {
     SecondaryTableBlank,
     /// (dump, `at_customize`) ESP-AT's secondary table cannot be read as ESP-AT reads it.
     SecondaryTableUnreadable,
+    /// (image) A partition table (stored plain, or flash-encrypted and decrypted with the key).
+    PartitionTable,
 }
 
 impl Class {
     /// Every classification, in the README's order.
     #[cfg(test)]
-    pub const ALL: [Class; 17] = [
+    pub const ALL: [Class; 18] = [
         Class::Blank,
         Class::Plain,
         Class::NvsEncrypted,
@@ -68,6 +70,7 @@ impl Class {
         Class::SecondaryTable,
         Class::SecondaryTableBlank,
         Class::SecondaryTableUnreadable,
+        Class::PartitionTable,
     ];
 
     /// The classification string (JSON `classification`).
@@ -90,6 +93,7 @@ impl Class {
             Class::SecondaryTable => "secondary-table",
             Class::SecondaryTableBlank => "secondary-table-blank",
             Class::SecondaryTableUnreadable => "secondary-table-unreadable",
+            Class::PartitionTable => "partition-table",
         }
     }
 

@@ -189,3 +189,58 @@ fn read_only_image_file_is_inspected() {
     assert_eq!((code, &v["classification"]), (0, &Json::from("plain")));
     assert_eq!(sha256_file(&p), sha256_file(&nvs("mfg_nvs_plain.bin")));
 }
+
+#[test]
+fn partition_table_images_plain_and_flash_encrypted() {
+    // ESP-AT's secondary table as built: plain, as it must be.
+    let plain = flash("inputs/tables/at_customize.bin");
+    let (code, v) = inspect_json(&plain, &[] as &[&str]);
+    assert_eq!((code, &v["classification"]), (0, &Json::from("partition-table")), "{v}");
+    let t = v["partition_table"].as_array().unwrap();
+    assert_eq!(
+        (&t[0]["name"], &t[0]["offset"], &t[0]["size"]),
+        (&Json::from("mfg_nvs"), &Json::from(0x1F000), &Json::from(0x1F000))
+    );
+    assert_eq!(t[1]["name"], "fs_storage");
+
+    // As `idf.py encrypted-flash` wrote it: without the key the key-less rule, with the key
+    // confirmed; either way the problem ESP-AT has with it.
+    let enc = flash("at_customize.fe_0x1e000.bin");
+    let (code, v) = inspect_json(&enc, &[] as &[&str]);
+    assert_eq!((code, &v["classification"]), (1, &Json::from("flash-encrypted")), "{v}");
+    assert_eq!(v["problem"]["kind"], "FlashEncryptedReadAsPlain");
+    let key = fe_key();
+    let (code, v) = inspect_json(
+        &enc,
+        &["--flash-encryption-key".as_ref(), key.as_os_str(), "--offset".as_ref(), "0x1e000".as_ref()],
+    );
+    assert_eq!((code, &v["classification"]), (1, &Json::from("flash-encrypted")), "{v}");
+    assert_eq!(v["flash_decryption"]["classification"], "partition-table");
+    assert_eq!(v["problem"]["kind"], "SecondaryTableUnreadable");
+    assert_eq!(v["partition_table"][0]["name"], "mfg_nvs");
+    let r = run(
+        &[
+            "inspect".as_ref(),
+            enc.as_os_str(),
+            "--flash-encryption-key".as_ref(),
+            key.as_os_str(),
+            "--offset".as_ref(),
+            "0x1e000".as_ref(),
+        ],
+        None,
+    );
+    let t = flat(&r.text());
+    assert!(
+        t.contains("at param mode: 0") && t.contains("encrypted-app-flash") && t.contains("mfg_nvs"),
+        "{t}"
+    );
+
+    // The primary table is meant to be stored encrypted: no problem.
+    let (code, v) = inspect_json(
+        &flash("partitions_at.fe_0x8000.bin"),
+        &["--flash-encryption-key".as_ref(), key.as_os_str(), "--offset".as_ref(), "0x8000".as_ref()],
+    );
+    assert_eq!((code, &v["classification"]), (0, &Json::from("flash-encrypted")), "{v}");
+    assert!(v["problem"].is_null());
+    assert_eq!(v["partition_table"].as_array().unwrap().len(), 6);
+}
