@@ -90,6 +90,7 @@ fn list<F: ReadNorFlash>(nvs: &mut Nvs<F>, limit: usize) -> Result<Vec<Entry>, K
     Ok(out)
 }
 
+/// A read value as listed: integers widened, blobs reduced to length and SHA-256.
 fn value_of(v: Value<'_>) -> EntryValue {
     match v {
         Value::Str(s) => EntryValue::Str(s.to_vec()),

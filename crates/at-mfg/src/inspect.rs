@@ -155,10 +155,12 @@ struct PartitionResult {
     notes: Vec<String>,
 }
 
+/// Neither blank nor NVS as stored: ciphertext-like or garbage.
 fn is_unstructured(v: Verdict) -> bool {
     matches!(v, Verdict::LooksFlashEncrypted | Verdict::Garbage)
 }
 
+/// A note if the mount failed although the classification allowed it.
 fn mount_failed(read: &NvsRead) -> Option<String> {
     match &read.entries {
         Some(Err(e)) => Some(format!("the NVS mount failed: {e}")),
@@ -166,6 +168,8 @@ fn mount_failed(read: &NvsRead) -> Option<String> {
     }
 }
 
+/// Classify a partition image as stored and, with the flash key, as decrypted; list its
+/// entries where readable.
 fn classify_partition(
     data: &[u8],
     fe: Option<(&FlashKey, u32)>,
@@ -183,7 +187,6 @@ fn classify_partition(
     let raw_read =
         read_nvs(SliceFlash(&data[..whole]), nvs_keys).map_err(|e| format!("reading the image: {e}"))?;
     let raw = raw_read.classification;
-    let verdict_problem = |v: Verdict| v.unreadable();
 
     if let (true, Some((key, offset))) = (is_unstructured(raw.verdict), fe) {
         let mut plain = data[..whole].to_vec();
@@ -194,6 +197,9 @@ fn classify_partition(
         let dec_class = Class::from_verdict(dc.verdict);
         if !is_unstructured(dc.verdict) {
             notes.extend(mount_failed(&dec));
+            if let Some(u) = dc.verdict.unreadable() {
+                notes.push(format!("inside the flash encryption: {u} — {}", u.remedy()));
+            }
             let inner = match dc.verdict.unreadable() {
                 None => {
                     format!("decrypted with the key at 0x{offset:x} it is {}", describe_verdict(dc.verdict))
@@ -209,12 +215,7 @@ fn classify_partition(
                 // problem (NVS keys) would remain — report the one it hits first.
                 problem: Some(Unreadable::FlashEncryptedReadAsPlain),
                 detail: format!("flash-encrypted (confirmed: {inner})"),
-                notes: {
-                    if let Some(u) = dc.verdict.unreadable() {
-                        notes.push(format!("inside the flash encryption: {u} — {}", u.remedy()));
-                    }
-                    notes
-                },
+                notes,
             });
         }
         if raw.verdict == Verdict::LooksFlashEncrypted {
@@ -271,7 +272,7 @@ fn classify_partition(
         raw,
         decrypted: None,
         entries: raw_read.entries.and_then(Result::ok),
-        problem: verdict_problem(raw.verdict),
+        problem: raw.verdict.unreadable(),
         detail,
         notes,
     })
@@ -311,6 +312,7 @@ fn describe_verdict(v: Verdict) -> String {
     }
 }
 
+/// `inspect` of a partition image: the report (human or JSON).
 fn inspect_partition(
     name: &str,
     why: &str,
@@ -436,6 +438,7 @@ fn table_image(data: &[u8], fe: Option<(&FlashKey, u32)>) -> Option<TableImage> 
     parse_table(&plain).map(|table| TableImage { encrypted_at: Some(offset), table })
 }
 
+/// The partitions of a table, as JSON objects.
 fn table_entries_json(t: &PartitionTable) -> Vec<Json> {
     t.entries()
         .iter()
@@ -456,6 +459,7 @@ fn table_entries_json(t: &PartitionTable) -> Vec<Json> {
         .collect()
 }
 
+/// `inspect` of a partition-table image: the report (human or JSON).
 fn report_table_image(name: &str, why: &str, data: &[u8], t: &TableImage, json: bool) -> Outcome {
     let n = t.table.entries().len();
     // The chip decrypts the primary table; ESP-AT reads its secondary table plain.
@@ -587,8 +591,11 @@ const TABLE_CLASS: &str = Class::PartitionTable.as_str();
 
 /// One partition of a dump, with what at-mfg adds to the diagnosis.
 struct DumpPartition<'d> {
+    /// at-flash's report.
     report: &'d PartitionReport,
+    /// Its classification string.
     class: Class,
+    /// Its problem, if any.
     problem: Option<&'d Problem>,
     /// Entries and where they come from.
     entries: Option<(Vec<Entry>, &'static str)>,
@@ -603,10 +610,12 @@ const SOURCE_DEVICE: &str = "as-read-by-device";
 /// Source of a listing: decrypted with the key, while the device reads ciphertext.
 const SOURCE_DECRYPTED: &str = "decrypted-with-key";
 
+/// A `data/nvs` partition.
 fn is_nvs(p: &PartitionReport) -> bool {
     p.entry.ty == types::DATA && p.entry.subtype == subtypes::DATA_NVS
 }
 
+/// ESP-AT's `at_customize` container (type 0x40, subtype 0), which holds the secondary table.
 fn is_at_customize(p: &PartitionReport) -> bool {
     p.entry.ty == types::AT_CUSTOMIZE && p.entry.subtype == subtypes::AT_CUSTOMIZE
 }
@@ -655,6 +664,7 @@ fn dump_entries(
     }
 }
 
+/// The classification of `at_customize`: its secondary table as ESP-AT reads it.
 fn secondary_class(d: &Diagnosis, problem: Option<&Problem>) -> Class {
     if problem.is_some_and(|p| p.reason == Unreadable::SecondaryTableUnreadable) {
         return Class::SecondaryTableUnreadable;
@@ -665,6 +675,7 @@ fn secondary_class(d: &Diagnosis, problem: Option<&Problem>) -> Class {
     }
 }
 
+/// `inspect` of a whole-flash dump: at-flash's diagnosis, explained, plus the NVS entries.
 fn inspect_dump(
     name: &str,
     why: &str,
@@ -901,6 +912,7 @@ fn summary(d: &Diagnosis) -> String {
     }
 }
 
+/// A problem of the diagnosis, as JSON.
 fn problem_json(p: &Problem) -> Json {
     json!({
         "partition": p.partition.to_string(),
@@ -913,6 +925,7 @@ fn problem_json(p: &Problem) -> Json {
     })
 }
 
+/// A table report of the diagnosis, as JSON.
 fn table_json(t: &at_flash::diagnose::TableReport) -> Json {
     json!({
         "offset": t.offset,
@@ -922,6 +935,7 @@ fn table_json(t: &at_flash::diagnose::TableReport) -> Json {
     })
 }
 
+/// The JSON document of a dump.
 fn dump_json(
     name: &str,
     why: &str,
