@@ -220,3 +220,39 @@ fn forcing_the_mode_never_panics_and_dumps_stay_unchanged() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("--offset") && r.stderr.contains("--partition"), "{}", r.stderr);
 }
+
+#[test]
+fn truncated_and_random_dumps_are_diagnosed_not_crashed_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::read(dump("healthy", dir.path())).unwrap();
+    // The first MiB of a dump (esptool read-flash 0 0x100000): still a dump by size.
+    let short = dir.path().join("short.bin");
+    std::fs::write(&short, &full[..1 << 20]).unwrap();
+    let (code, v) = inspect_json(&short, &[] as &[&str]);
+    assert_eq!((code, &v["mode"]), (1, &Json::from("dump")), "{v}");
+    assert_eq!(partition(&v, "ota_1")["classification"], "outside-flash");
+    // mfg_nvs lies inside the first MiB and still reads.
+    assert_entries(partition(&v, "mfg_nvs"), &mfg_nvs(), "short dump mfg_nvs");
+    let r = run(&["inspect".as_ref(), short.as_os_str()], None);
+    assert!(flat(&r.text()).contains("truncated dump"), "{}", r.text());
+    assert!(flat(&r.text()).contains("read-flash 0 ALL"), "{}", r.text());
+
+    // A MiB of noise: "flash encryption on, key unknown" by the key-less rule, every
+    // partition of the assumed layout examined, nothing readable.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let p = dir.path().join("noise.bin");
+    std::fs::write(&p, &noise).unwrap();
+    let (code, v) = inspect_json(&p, &[] as &[&str]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["flash_encryption"], "on");
+    assert_eq!(v["mfg_nvs"]["readable"], false);
+    assert_eq!(std::fs::read(&p).unwrap(), noise);
+}
