@@ -66,7 +66,7 @@ pub fn detect(
     match layout::read_table(&mut SliceFlash(data), PRIMARY_TABLE_OFFSET, key) {
         Ok(TableRead::Plain(_)) => return (Mode::Dump, "a partition table at 0x8000".into()),
         Ok(TableRead::Encrypted(_)) => {
-            return (Mode::Dump, "a partition table at 0x8000 (decrypted with the key)".into());
+            return (Mode::Dump, "a partition table at 0x8000, decrypted with the key".into());
         }
         _ => {}
     }
@@ -746,7 +746,9 @@ fn inspect_dump(
                         ""
                     };
                     let _ = writeln!(s, "{how}): {}", entries::count_line(list));
-                    s.push_str(&entries::human_table(list, "    "));
+                    if !list.is_empty() {
+                        s.push_str(&entries::human_table(list, "    "));
+                    }
                 }
                 (None, Some(note)) => {
                     let _ = writeln!(s, "): entries not readable: {note}");

@@ -87,7 +87,7 @@ fn healthy_dump_lists_mfg_nvs_entries() {
     // Without the key the primary table is ESP-AT's default, and says so.
     assert_eq!(r.plain.1["primary_table"]["assumed_default"], true);
     assert_eq!(r.keyed.1["primary_table"]["assumed_default"], false);
-    assert_eq!(r.keyed.1["detected_by"], "a partition table at 0x8000 (decrypted with the key)");
+    assert_eq!(r.keyed.1["detected_by"], "a partition table at 0x8000, decrypted with the key");
     for t in [&r.human, &r.human_keyed] {
         assert!(t.contains("no problem found"), "{t}");
         assert!(t.contains("mfg_nvs @0x1f000 (plain): 19 entries in 7 namespaces"), "{t}");
