@@ -215,7 +215,8 @@ impl Unreadable {
             }
             Unreadable::FlashEncryptedReadAsPlain => {
                 "re-flash the partition image in plaintext (use idf.py encrypted-app-flash, not \
-                 encrypted-flash), or flag the partition encrypted in its table"
+                 encrypted-flash); for confidential NVS data use NVS encryption (nvs_keys or \
+                 HMAC), not flash encryption, which NVS cannot be updated under"
             }
             Unreadable::NvsKeysMissing => {
                 "provide the nvs_keys partition (or the eFuse HMAC key) the image was encrypted with"

@@ -58,8 +58,8 @@ pub fn unreadable_error(u: Unreadable) -> AtError {
         Unreadable::FlashEncryptedReadAsPlain => (
             0x103,
             "mfg_nvs: partition is flash-encrypted but read as plain (written with idf.py \
-             encrypted-flash): re-flash mfg_nvs.bin in plaintext (idf.py encrypted-app-flash) \
-             or flag it encrypted; nothing was erased",
+             encrypted-flash): re-flash mfg_nvs.bin in plaintext (idf.py encrypted-app-flash); \
+             to keep it confidential use NVS encryption, not flash encryption; nothing was erased",
         ),
         Unreadable::NvsKeysMissing => (
             0x104,
