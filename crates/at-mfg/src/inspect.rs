@@ -440,23 +440,26 @@ fn table_image(data: &[u8], fe: Option<(&FlashKey, u32)>) -> Option<TableImage> 
 
 /// The partitions of a table, as JSON objects.
 fn table_entries_json(t: &PartitionTable) -> Vec<Json> {
-    t.entries()
-        .iter()
-        .map(|e| {
-            let kind = e.kind().to_string();
-            let (ty, sub) = kind.split_once('/').unwrap_or((kind.as_str(), ""));
-            json!({
-                "name": e.label.to_string(),
-                "offset": e.offset,
-                "size": e.size,
-                "type": ty,
-                "subtype": sub,
-                "type_code": e.ty,
-                "subtype_code": e.subtype,
-                "flag_encrypted": e.flags.encrypted(),
-            })
-        })
-        .collect()
+    t.entries().iter().map(|e| Json::Object(partition_fields(e))).collect()
+}
+
+/// The fields describing a partition table entry (name, place, type, flags).
+fn partition_fields(e: &at_flash::PartitionEntry) -> serde_json::Map<String, Json> {
+    let kind = e.kind().to_string();
+    let (ty, sub) = kind.split_once('/').unwrap_or((kind.as_str(), ""));
+    let Json::Object(m) = json!({
+        "name": e.label.to_string(),
+        "offset": e.offset,
+        "size": e.size,
+        "type": ty,
+        "subtype": sub,
+        "type_code": e.ty,
+        "subtype_code": e.subtype,
+        "flag_encrypted": e.flags.encrypted(),
+    }) else {
+        return serde_json::Map::new();
+    };
+    m
 }
 
 /// `inspect` of a partition-table image: the report (human or JSON).
@@ -949,22 +952,12 @@ fn dump_json(
     let partitions: Vec<Json> = parts
         .iter()
         .map(|p| {
-            let e = &p.report.entry;
-            let kind = e.kind().to_string();
-            let (ty, sub) = kind.split_once('/').unwrap_or((kind.as_str(), ""));
             let (entries, source) = match &p.entries {
                 Some((list, src)) => (list.iter().map(Entry::to_json).collect(), json!(src)),
                 None => (Vec::new(), Json::Null),
             };
-            json!({
-                "name": e.label.to_string(),
-                "offset": e.offset,
-                "size": e.size,
-                "type": ty,
-                "subtype": sub,
-                "type_code": e.ty,
-                "subtype_code": e.subtype,
-                "flag_encrypted": e.flags.encrypted(),
+            let mut fields = partition_fields(&p.report.entry);
+            let Json::Object(rest) = json!({
                 "table": match p.report.table {
                     at_flash::diagnose::TableId::Primary => "primary",
                     at_flash::diagnose::TableId::Secondary => "secondary",
@@ -979,7 +972,11 @@ fn dump_json(
                 "entries_source": source,
                 "entries_note": p.entries_note,
                 "entries": entries,
-            })
+            }) else {
+                return Json::Object(fields);
+            };
+            fields.extend(rest);
+            Json::Object(fields)
         })
         .collect();
     json!({
