@@ -11,7 +11,7 @@ use std::time::Duration;
 use at_core::{Firmware, Options};
 use at_hal::time::Instant;
 use at_mock::{MockPlatform, SimAp};
-use at_parser::{Args, AtError, Call, CommandDef, DataEvent, DataLen, Outcome, Reply, ResultCode, ok};
+use at_parser::{Args, AtError, Call, CommandDef, DataEvent, DataFlow, DataPhase, Outcome, Reply, ok};
 
 /// The state your commands share.
 #[derive(Default)]
@@ -50,7 +50,7 @@ fn count_set(c: &mut Counter, call: &mut Call<'_>, a: &Args<'_>) -> Outcome<Coun
 /// `AT+COUNT` — increment.
 fn count_exec(c: &mut Counter, _: &mut Call<'_>) -> Outcome<Counter> {
     if c.value >= 1000 {
-        return Err(AtError::exec(1, "counter is at its maximum"));
+        return Err(AtError::custom_exec(1, "counter is at its maximum"));
     }
     c.value += 1;
     ok()
@@ -70,27 +70,27 @@ fn wait_poll(c: &mut Counter, call: &mut Call<'_>) -> Option<Outcome<Counter>> {
     })
 }
 
-/// `AT+UPLOAD=<len>` — prints `OK` and `>`, then takes exactly `len` raw bytes.
+/// `AT+UPLOAD=<len>` — prints `OK` and `>`, then takes exactly `len` raw bytes (a data
+/// phase: see `at_parser::DataPhase` for the contract — backpressure, early end, and what
+/// happens to the rest of the bytes when the handler fails).
 fn upload_set(c: &mut Counter, _: &mut Call<'_>, a: &Args<'_>) -> Outcome<Counter> {
     let len = a.int_in(0, 1..=4096)? as usize;
     c.received.clear();
-    Ok(Reply::Data {
-        len: DataLen::Exact(len),
-        prompt: ResultCode::OkAndInputPrompt.bytes(),
-        handler: upload_data,
-    })
+    Ok(Reply::Data(DataPhase::exact(len, upload_data)))
 }
 
-fn upload_data(c: &mut Counter, call: &mut Call<'_>, ev: DataEvent<'_>) -> Outcome<Counter> {
+fn upload_data(c: &mut Counter, call: &mut Call<'_>, ev: DataEvent<'_>) -> DataFlow<Counter> {
     match ev {
-        DataEvent::Bytes(b) => c.received.extend_from_slice(b),
+        DataEvent::Bytes(b) => {
+            c.received.extend_from_slice(b);
+            DataFlow::Continue
+        }
         DataEvent::Complete => {
             call.line(format_args!("\r\nRecv {} bytes", c.received.len()));
-            return ok();
+            DataFlow::done(ok())
         }
-        DataEvent::Escaped => return Err(AtError::exec(2, "upload cancelled with +++")),
+        DataEvent::Escaped => DataFlow::done(Err(AtError::custom_exec(2, "upload cancelled with +++"))),
     }
-    ok()
 }
 
 const MY_COMMANDS: &[CommandDef<Counter>] = &[

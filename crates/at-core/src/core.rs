@@ -1,27 +1,48 @@
-//! [`Core`]: the state every built-in command works on, and the Wi-Fi event handling that
-//! turns station events into ESP-AT's unsolicited messages.
+//! [`Core`]: the platform and the state every built-in command works on, organised by command
+//! family, plus the handling of Wi-Fi and IP events.
+//!
+//! State is split by family (basic, Wi-Fi, SNTP, manufacturing data); each family is a
+//! struct with a `Default` that is its power-on state. A restart rebuilds all of them
+//! ([`State::boot`]): nothing is reset field by field, so a new field cannot be forgotten.
+//! What survives a restart lives outside [`State`]: the platform, the options, the custom
+//! command list and the RTC wall clock.
 
 use alloc::string::String;
-
-use at_hal::time::{Instant, UnixTime};
-use at_hal::uart::UartConfig;
-use at_hal::wifi::{IpConfig, JoinError, JoinParams, WifiEvent, WifiStation};
-use at_parser::{AtError, Output};
+use alloc::vec::Vec;
 use core::time::Duration;
 
-use crate::settings::{Key, Settings};
 use at_hal::Platform;
+use at_hal::kv::Unreadable;
+use at_hal::net::{IpConfig, NetEvent, Network};
+use at_hal::time::{Instant, UnixTime};
+use at_hal::uart::UartConfig;
+use at_hal::wifi::{JoinError, JoinParams, WifiEvent, WifiStation};
+use at_parser::{AtError, ExecFail};
+
+use crate::cmd::mfg::{FlashWrite, MfgRead, PendingWrite};
+use crate::settings::{Key, Settings};
+use crate::urc::{Message, Urc};
 
 /// Version strings printed by AT+GMR.
+///
+/// ESP-AT prints `AT version:<ver>(<commit> - <chip> - <date> <time>)`; host drivers pick
+/// commands by that version, so [`FirmwareInfo::at_version`] is the ESP-AT release whose
+/// command set and wire format this firmware matches, and this project's own name and
+/// version go inside the parentheses and in `Bin version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirmwareInfo {
-    /// After `AT version:` (ESP-AT: `%d.%d.%d.%d%s(%s%s - %s - %s %s)`).
+    /// The ESP-AT version matched, `a.b.c.d` (see [`ESP_AT_COMPAT_VERSION`]).
     pub at_version: String,
+    /// Inside the parentheses of `AT version:` before the chip: a commit id, or this
+    /// project's name and version.
+    pub build_id: String,
+    /// Chip name in `AT version:` (`ESP32C3`).
+    pub chip: String,
     /// After `SDK version:`.
     pub sdk_version: String,
-    /// The build identifier in `compile time(<id>):<time>`.
-    pub build_id: String,
-    /// The build time in `compile time(<id>):<time>`.
+    /// Build date as C's `__DATE__` (`Mmm dd yyyy`).
+    pub compile_date: String,
+    /// Build time as C's `__TIME__` (`hh:mm:ss`).
     pub compile_time: String,
     /// `Bin version:<bin_version>(<module_name>)`; at most 32 bytes.
     pub bin_version: String,
@@ -29,19 +50,42 @@ pub struct FirmwareInfo {
     pub module_name: String,
 }
 
+/// The ESP-AT release whose command set and wire format this firmware matches.
+pub const ESP_AT_COMPAT_VERSION: &str = "4.1.1.0";
+
 impl Default for FirmwareInfo {
     fn default() -> Self {
         FirmwareInfo {
-            at_version: String::from(concat!(
-                env!("CARGO_PKG_VERSION"),
-                ".0(esp-at-rs - ESP32C3 - unknown build date)"
-            )),
-            sdk_version: String::from("esp-at-rs"),
-            build_id: String::from("0000000"),
-            compile_time: String::from("unknown"),
-            bin_version: String::from(concat!("v", env!("CARGO_PKG_VERSION"))),
+            at_version: String::from(ESP_AT_COMPAT_VERSION),
+            build_id: String::from(concat!("esp-at-rs ", env!("CARGO_PKG_VERSION"))),
+            chip: String::from("ESP32C3"),
+            sdk_version: String::from(concat!("esp-at-rs-v", env!("CARGO_PKG_VERSION"))),
+            compile_date: String::from("Jan  1 2026"),
+            compile_time: String::from("00:00:00"),
+            bin_version: String::from(concat!("esp-at-rs-", env!("CARGO_PKG_VERSION"))),
             module_name: String::from("MINI-1"),
         }
+    }
+}
+
+/// Capacities of the core's buffers, in bytes. Each is allocated on use and bounded; the
+/// README's RAM budget table sums them for the ESP32-C3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacities {
+    /// The AT port's transmit queue (see [`crate::tx`]). Default 8 KiB.
+    pub tx: usize,
+    /// Largest AT+SYSMFG string/binary value written in one command: it is held in RAM until
+    /// its last byte arrives, because NVS stores a value in one operation. Default 8 KiB
+    /// (ESP-AT's certificate and key entries are 1–4 KiB).
+    pub mfg_write: usize,
+    /// Largest AT+SYSFLASH read in one command (streamed out through a 256-byte buffer, so
+    /// this only bounds the command, not RAM). Default 16 KiB.
+    pub flash_read: usize,
+}
+
+impl Default for Capacities {
+    fn default() -> Self {
+        Capacities { tx: crate::tx::TX_CAPACITY, mfg_write: 8 * 1024, flash_read: 16 * 1024 }
     }
 }
 
@@ -57,6 +101,8 @@ pub struct Options {
     /// Let AT+SYSMFG read private keys (`*_key` namespaces) back. Off by default: a key
     /// provisioned into a device should not be extractable over its UART.
     pub allow_key_readback: bool,
+    /// Buffer sizes.
+    pub capacities: Capacities,
 }
 
 impl Default for Options {
@@ -66,14 +112,16 @@ impl Default for Options {
             terminator: at_parser::Terminator::CrLf,
             sysstore_default: true,
             allow_key_readback: false,
+            capacities: Capacities::default(),
         }
     }
 }
 
 /// Station connection state, numbered as AT+CWSTATE reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StaStatus {
     /// 0: no connection started yet.
+    #[default]
     NotStarted = 0,
     /// 1: associated, no IPv4 address yet.
     Connected = 1,
@@ -85,14 +133,31 @@ pub enum StaStatus {
     Disconnected = 4,
 }
 
-/// Work to do once the transmit queue has drained (ESP-AT answers OK *before* acting).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Deferred {
-    ApplyUart(UartConfig),
-    Restart,
+/// Basic family: echo, error reporting, storage mode, the current UART setting.
+#[derive(Debug, Clone)]
+pub(crate) struct Basic {
+    pub echo: bool,
+    pub syslog: bool,
+    pub sysstore: bool,
+    pub uart_cur: UartConfig,
+    /// AT+GMR strings (the module name comes from `factory_param`).
+    pub info: FirmwareInfo,
 }
 
-#[derive(Debug)]
+impl Default for Basic {
+    fn default() -> Self {
+        Basic {
+            echo: true,
+            syslog: false,
+            sysstore: true,
+            uart_cur: UartConfig::default(),
+            info: FirmwareInfo::default(),
+        }
+    }
+}
+
+/// The station's connection state machine.
+#[derive(Debug, Default)]
 pub(crate) struct Station {
     pub status: StaStatus,
     /// A join is running and fails with a timeout at this instant.
@@ -109,37 +174,6 @@ pub(crate) struct Station {
     pub scan_started: Option<Instant>,
 }
 
-impl Station {
-    fn new() -> Self {
-        Station {
-            status: StaStatus::NotStarted,
-            join_deadline: None,
-            join_result: None,
-            user_disconnect: false,
-            reconnect_at: None,
-            reconnect_attempts: 0,
-            ip: None,
-            scan_done: false,
-            scan_started: None,
-        }
-    }
-}
-
-/// SNTP state: the wall clock at an instant, plus the configuration.
-#[derive(Debug, Clone)]
-pub(crate) struct Sntp {
-    pub enabled: bool,
-    /// Minutes east of UTC.
-    pub tz_minutes: i32,
-    /// The timezone as AT+CIPSNTPCFG? prints it.
-    pub tz_display: i32,
-    pub servers: [String; 3],
-    pub interval_s: u32,
-    /// Unix time at `synced_at`; the boot instant counts as the epoch until a sync.
-    pub base: UnixTime,
-    pub synced_at: Instant,
-}
-
 /// AT+CWLAPOPT.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LapOpt {
@@ -149,123 +183,182 @@ pub(crate) struct LapOpt {
     pub auth_mask: u16,
 }
 
-/// The state of the firmware core, the context of every built-in command.
+impl Default for LapOpt {
+    fn default() -> Self {
+        LapOpt { sort: false, mask: 0x7ff, rssi_min: -100, auth_mask: 0xffff }
+    }
+}
+
+/// Wi-Fi family.
+#[derive(Debug)]
+pub(crate) struct Wifi {
+    pub sta: Station,
+    pub lapopt: LapOpt,
+    pub hostname: String,
+}
+
+impl Default for Wifi {
+    fn default() -> Self {
+        Wifi { sta: Station::default(), lapopt: LapOpt::default(), hostname: String::from("espressif") }
+    }
+}
+
+/// SNTP family.
+#[derive(Debug, Clone)]
+pub(crate) struct Sntp {
+    pub enabled: bool,
+    /// Minutes east of UTC.
+    pub tz_minutes: i32,
+    /// The timezone as AT+CIPSNTPCFG? prints it.
+    pub tz_display: i32,
+    pub servers: [String; 3],
+    pub interval_s: u32,
+}
+
+impl Default for Sntp {
+    fn default() -> Self {
+        Sntp {
+            enabled: false,
+            tz_minutes: 0,
+            tz_display: 0,
+            servers: [
+                String::from("cn.ntp.org.cn"),
+                String::from("ntp.sjtu.edu.cn"),
+                String::from("us.pool.ntp.org"),
+            ],
+            interval_s: 3600,
+        }
+    }
+}
+
+/// Manufacturing-data family: writes and reads in progress, and the boot diagnosis.
+#[derive(Debug, Default)]
+pub(crate) struct Mfg {
+    /// AT+SYSMFG=2 string/binary write in progress.
+    pub write: Option<PendingWrite>,
+    /// AT+SYSFLASH=1 write in progress.
+    pub flash_write: Option<FlashWrite>,
+    /// AT+SYSMFG=1 / AT+SYSFLASH=2 read being streamed out.
+    pub read: Option<MfgRead>,
+    /// An AT+SYSFLASH=0 erase in progress: (partition, next offset, end).
+    pub erase: Option<(String, u32, u32)>,
+    /// Why `mfg_nvs` was unreadable at boot, if it was.
+    pub unreadable: Option<Unreadable>,
+}
+
+/// Everything a restart rebuilds.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub settings: Settings,
+    pub basic: Basic,
+    pub wifi: Wifi,
+    pub sntp: Sntp,
+    pub mfg: Mfg,
+    pub last_error: Option<AtError>,
+}
+
+/// The wall clock, kept by the RTC across software restarts: the Unix time at an instant
+/// (the boot instant counts as the epoch until SNTP syncs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WallClock {
+    pub base: UnixTime,
+    pub synced_at: Instant,
+}
+
+/// Work done once the transmit queue has drained (ESP-AT answers `OK` *before* acting).
+/// A queue with a fixed order — a UART change first, then a restart — so neither is lost
+/// when another command follows in the same chunk.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Deferred {
+    pub uart: Option<UartConfig>,
+    pub restart: bool,
+}
+
+impl Deferred {
+    pub fn is_empty(&self) -> bool {
+        self.uart.is_none() && !self.restart
+    }
+}
+
+/// The firmware core: the platform and the state of every built-in command family.
 pub struct Core<P: Platform> {
     pub(crate) platform: P,
-    pub(crate) info: FirmwareInfo,
-    pub(crate) settings: Settings,
-    pub(crate) echo: bool,
-    pub(crate) syslog: bool,
-    pub(crate) sysstore: bool,
-    pub(crate) uart_cur: UartConfig,
-    pub(crate) sta: Station,
-    pub(crate) sntp: Sntp,
-    pub(crate) lapopt: LapOpt,
-    pub(crate) hostname: String,
-    pub(crate) deferred: Option<Deferred>,
-    pub(crate) last_error: Option<AtError>,
+    /// Deferred work the handlers asked for.
+    pub(crate) deferred: Deferred,
+    pub(crate) options: Options,
     /// The custom commands, for AT+CMD?.
-    pub(crate) custom_cmds: alloc::vec::Vec<crate::cmd::CmdInfo>,
-    pub(crate) allow_key_readback: bool,
-    /// AT+SYSMFG=2 string/binary write in progress.
-    pub(crate) mfg_write: Option<crate::cmd::mfg::PendingWrite>,
-    /// AT+SYSFLASH=1 write in progress.
-    pub(crate) flash_write: Option<crate::cmd::mfg::FlashWrite>,
-    /// Why `mfg_nvs` was unreadable at boot, if it was.
-    pub(crate) mfg_unreadable: Option<at_hal::kv::Unreadable>,
+    pub(crate) custom_cmds: Vec<crate::cmd::CmdInfo>,
+    pub(crate) clock: WallClock,
+    pub(crate) st: State,
+}
+
+impl State {
+    /// Power-on state: every family's default, adjusted by `factory_param` and the stored
+    /// settings, which are applied to the platform.
+    fn boot<P: Platform>(platform: &mut P, options: &Options) -> State {
+        let factory = crate::cmd::mfg::factory_params(platform.mfg());
+        let mut basic = Basic { info: options.info.clone(), ..Basic::default() };
+        if let Some(name) = &factory.module_name {
+            basic.info.module_name = name.clone();
+        }
+        basic.sysstore = factory.sys_store.unwrap_or(options.sysstore_default);
+        let mut defaults = Settings::default();
+        if let Some(b) = factory.uart_baudrate.filter(|b| (80..=5_000_000).contains(b)) {
+            defaults.uart_def.baudrate = b;
+        }
+        let settings = Settings::load_over(platform.settings(), defaults);
+        basic.uart_cur = settings.uart_def;
+        let mfg = Mfg { unreadable: factory.unreadable, ..Mfg::default() };
+        State { settings, basic, wifi: Wifi::default(), sntp: Sntp::default(), mfg, last_error: None }
+    }
 }
 
 impl<P: Platform> Core<P> {
-    pub(crate) fn boot(mut platform: P, options: &Options, now: Instant) -> Self {
-        let factory = crate::cmd::mfg::factory_params(platform.mfg());
-        let (info, defaults, sysstore) = boot_defaults(options, &factory);
-        let settings = Settings::load_over(platform.settings(), defaults);
-        let uart_cur = settings.uart_def;
+    pub(crate) fn boot(mut platform: P, options: Options, now: Instant) -> Self {
+        let st = State::boot(&mut platform, &options);
         let mut core = Core {
             platform,
-            info,
-            settings,
-            echo: true,
-            syslog: false,
-            sysstore,
-            uart_cur,
-            sta: Station::new(),
-            sntp: Sntp {
-                enabled: false,
-                tz_minutes: 0,
-                tz_display: 0,
-                servers: [
-                    String::from("cn.ntp.org.cn"),
-                    String::from("ntp.sjtu.edu.cn"),
-                    String::from("us.pool.ntp.org"),
-                ],
-                interval_s: 3600,
-                base: UnixTime(0),
-                synced_at: now,
-            },
-            lapopt: LapOpt { sort: false, mask: 0x7ff, rssi_min: -100, auth_mask: 0xffff },
-            hostname: String::from("espressif"),
-            deferred: None,
-            last_error: None,
-            custom_cmds: alloc::vec::Vec::new(),
-            allow_key_readback: options.allow_key_readback,
-            mfg_write: None,
-            flash_write: None,
-            mfg_unreadable: factory.unreadable,
+            options,
+            deferred: Deferred::default(),
+            custom_cmds: Vec::new(),
+            clock: WallClock { base: UnixTime(0), synced_at: now },
+            st,
         };
         core.apply_boot_settings(now);
         core
     }
 
-    /// Return to the state of a fresh boot (after AT+RST / AT+RESTORE), keeping the platform.
-    pub(crate) fn reset(&mut self, options: &Options, now: Instant) {
-        let factory = crate::cmd::mfg::factory_params(self.platform.mfg());
-        let (info, defaults, sysstore) = boot_defaults(options, &factory);
-        self.settings = Settings::load_over(self.platform.settings(), defaults);
-        self.info = info;
-        self.echo = true;
-        self.syslog = false;
-        self.sysstore = sysstore;
-        self.mfg_write = None;
-        self.flash_write = None;
-        self.mfg_unreadable = factory.unreadable;
-        self.uart_cur = self.settings.uart_def;
-        self.sta = Station::new();
-        let servers = core::mem::take(&mut self.sntp.servers);
-        self.sntp.enabled = false;
-        self.sntp.tz_minutes = 0;
-        self.sntp.tz_display = 0;
-        self.sntp.servers = servers;
-        self.sntp.interval_s = 3600;
-        // The RTC keeps the wall clock across a software reset (ESP32-C3), so `base` stays.
-        self.lapopt = LapOpt { sort: false, mask: 0x7ff, rssi_min: -100, auth_mask: 0xffff };
-        self.hostname = String::from("espressif");
-        self.deferred = None;
-        self.last_error = None;
+    /// Return to the state of a fresh boot (after AT+RST / AT+RESTORE): every family is
+    /// rebuilt; the platform, options, custom commands and RTC clock stay.
+    pub(crate) fn reset(&mut self, now: Instant) {
+        let parts = self.platform.parts();
+        let _ = parts.wifi.disconnect();
+        parts.net.set_link(false, now);
+        self.st = State::boot(&mut self.platform, &self.options);
         self.apply_boot_settings(now);
     }
 
     fn apply_boot_settings(&mut self, now: Instant) {
-        let s = self.settings.clone();
-        if let Err(e) = self.platform.uart().apply(&s.uart_def) {
+        let s = &self.st.settings;
+        let parts = self.platform.parts();
+        if let Err(e) = parts.uart.apply(&s.uart_def) {
             log::warn!("stored UART setting not applied: {e}");
         }
-        let wifi = self.platform.wifi();
-        if let Err(e) = wifi.set_mode(s.wifi_mode) {
+        if let Err(e) = parts.wifi.set_mode(s.wifi_mode) {
             log::warn!("stored Wi-Fi mode not applied: {e}");
         }
         if let Some(mac) = s.sta_mac
-            && let Err(e) = wifi.set_mac(mac)
+            && let Err(e) = parts.wifi.set_mac(mac)
         {
             log::warn!("stored station MAC not applied: {e}");
         }
         match s.static_ip {
             Some(ip) if s.dhcp & 1 == 0 => {
-                if let Err(e) = wifi.set_static_ip(ip) {
+                if let Err(e) = parts.net.set_static_ip(ip, now) {
                     log::warn!("stored static IP not applied: {e}");
                 }
             }
-            _ => wifi.set_dhcp(true),
+            _ => parts.net.set_dhcp(true, now),
         }
         if s.autoconn && s.wifi_mode.has_station() && s.station.is_some() {
             log::info!("auto-connecting to the stored AP");
@@ -275,18 +368,18 @@ impl<P: Platform> Core<P> {
 
     /// Persist one setting if AT+SYSSTORE=1 (or `always`).
     pub(crate) fn persist(&mut self, key: Key, always: bool) -> Result<(), AtError> {
-        if !(self.sysstore || always) {
+        if !(self.st.basic.sysstore || always) {
             return Ok(());
         }
-        self.settings.save(self.platform.settings(), key).map_err(|e| {
+        self.st.settings.save(self.platform.settings(), key).map_err(|e| {
             log::error!("saving setting {key:?} failed: {e}");
-            AtError::exec(0x10, "saving the setting to flash failed")
+            AtError::exec(ExecFail::SettingsSave)
         })
     }
 
     /// Start a join with the stored station configuration.
     pub(crate) fn start_join(&mut self, now: Instant) -> bool {
-        let Some(st) = self.settings.station.clone() else { return false };
+        let Some(st) = self.st.settings.station.clone() else { return false };
         let params = JoinParams {
             ssid: st.ssid.as_bytes(),
             password: st.password.as_bytes(),
@@ -296,123 +389,168 @@ impl<P: Platform> Core<P> {
             scan_mode: st.scan_mode,
             pmf: st.pmf,
         };
+        let sta = &mut self.st.wifi.sta;
         match self.platform.wifi().start_join(&params, now) {
             Ok(()) => {
-                self.sta.status = StaStatus::Connecting;
-                self.sta.join_deadline = Some(now + Duration::from_secs(u64::from(st.jap_timeout_s.max(3))));
-                self.sta.join_result = None;
-                self.sta.user_disconnect = false;
-                self.sta.reconnect_at = None;
+                sta.status = StaStatus::Connecting;
+                sta.join_deadline = Some(now + Duration::from_secs(u64::from(st.jap_timeout_s.max(3))));
+                sta.join_result = None;
+                sta.user_disconnect = false;
+                sta.reconnect_at = None;
                 true
             }
             Err(e) => {
                 log::warn!("join not started: {e}");
-                self.sta.join_result = Some(Err(JoinError::Failed));
+                sta.join_result = Some(Err(JoinError::Failed));
                 false
             }
         }
     }
 
-    /// Process station events (bounded) and timers; write unsolicited messages to `out`.
-    pub(crate) fn poll_wifi(&mut self, now: Instant, out: &mut dyn Output) {
+    /// Process Wi-Fi and IP events and timers; report them through `urc`. Bounded: at most
+    /// 16 events per source, and an event is taken from its driver only when `urc` has room
+    /// for its message (otherwise it waits there).
+    pub(crate) fn poll_events(&mut self, now: Instant, urc: &mut Urc<'_>) {
         for _ in 0..16 {
+            if !urc.can_emit() {
+                break;
+            }
             let Some(ev) = self.platform.wifi().poll(now) else { break };
-            self.on_wifi_event(ev, now, out);
+            self.on_wifi_event(ev, now, urc);
         }
-        if let Some(d) = self.sta.join_deadline
+        for _ in 0..16 {
+            if !urc.can_emit() {
+                break;
+            }
+            let Some(ev) = self.platform.net().poll(now) else { break };
+            self.on_net_event(ev, now, urc);
+        }
+        let sta = &mut self.st.wifi.sta;
+        if let Some(d) = sta.join_deadline
             && now >= d
         {
             log::warn!("join timed out");
             let _ = self.platform.wifi().disconnect();
             self.join_failed(JoinError::Timeout, now);
         }
-        if let Some(t) = self.sta.reconnect_at
+        if let Some(t) = self.st.wifi.sta.reconnect_at
             && now >= t
         {
-            self.sta.reconnect_at = None;
-            self.sta.reconnect_attempts = self.sta.reconnect_attempts.saturating_add(1);
-            log::info!("reconnecting (attempt {})", self.sta.reconnect_attempts);
+            let sta = &mut self.st.wifi.sta;
+            sta.reconnect_at = None;
+            sta.reconnect_attempts = sta.reconnect_attempts.saturating_add(1);
+            log::info!("reconnecting (attempt {})", sta.reconnect_attempts);
             self.start_join(now);
         }
     }
 
-    fn on_wifi_event(&mut self, ev: WifiEvent, now: Instant, out: &mut dyn Output) {
+    fn on_wifi_event(&mut self, ev: WifiEvent, now: Instant, urc: &mut Urc<'_>) {
         log::debug!("wifi event {ev:?}");
         match ev {
             WifiEvent::Connected => {
-                self.sta.status = StaStatus::Connected;
-                out.write(b"WIFI CONNECTED\r\n");
-            }
-            WifiEvent::GotIp(ip) => {
-                self.sta.status = StaStatus::GotIp;
-                self.sta.ip = Some(ip);
-                self.sta.join_deadline = None;
-                self.sta.join_result = Some(Ok(()));
-                self.sta.reconnect_attempts = 0;
-                out.write(b"WIFI GOT IP\r\n");
+                self.st.wifi.sta.status = StaStatus::Connected;
+                urc.emit(&Message::WifiConnected);
+                self.platform.net().set_link(true, now);
             }
             WifiEvent::JoinFailed(e) => self.join_failed(e, now),
             WifiEvent::Disconnected => {
-                let was_up = matches!(self.sta.status, StaStatus::Connected | StaStatus::GotIp);
-                self.sta.ip = None;
+                self.platform.net().set_link(false, now);
+                let sta = &mut self.st.wifi.sta;
+                let was_up = matches!(sta.status, StaStatus::Connected | StaStatus::GotIp);
+                sta.ip = None;
                 if was_up {
-                    out.write(b"WIFI DISCONNECT\r\n");
-                    self.sta.status = StaStatus::Disconnected;
-                    if !self.sta.user_disconnect {
+                    urc.emit(&Message::WifiDisconnect);
+                    sta.status = StaStatus::Disconnected;
+                    if !sta.user_disconnect {
                         self.schedule_reconnect(now);
                     }
                 }
             }
-            WifiEvent::ScanDone => self.sta.scan_done = true,
-            WifiEvent::TimeUpdated(t) => {
-                self.sntp.base = t;
-                self.sntp.synced_at = now;
-                out.write(b"+TIME_UPDATED\r\n");
+            WifiEvent::ScanDone => self.st.wifi.sta.scan_done = true,
+        }
+    }
+
+    fn on_net_event(&mut self, ev: NetEvent, now: Instant, urc: &mut Urc<'_>) {
+        match ev {
+            NetEvent::GotIp(ip) => {
+                let sta = &mut self.st.wifi.sta;
+                // An address only counts while associated (a static address is applied at
+                // link-up, DHCP completes after it).
+                if !matches!(sta.status, StaStatus::Connected | StaStatus::GotIp) {
+                    return;
+                }
+                sta.status = StaStatus::GotIp;
+                sta.ip = Some(ip);
+                sta.join_deadline = None;
+                sta.join_result = Some(Ok(()));
+                sta.reconnect_attempts = 0;
+                urc.emit(&Message::WifiGotIp);
             }
+            NetEvent::LostIp => {
+                let sta = &mut self.st.wifi.sta;
+                sta.ip = None;
+                if sta.status == StaStatus::GotIp {
+                    sta.status = StaStatus::Connected;
+                }
+            }
+            NetEvent::TimeUpdated(t) => {
+                self.clock = WallClock { base: t, synced_at: now };
+                urc.emit(&Message::TimeUpdated);
+            }
+            // Socket events belong to the link manager; with no links, nothing waits on them.
+            other => log::trace!("network event with no link to take it: {other:?}"),
         }
     }
 
     fn join_failed(&mut self, e: JoinError, now: Instant) {
-        self.sta.join_deadline = None;
-        self.sta.status = StaStatus::Disconnected;
-        self.sta.join_result = Some(Err(e));
-        if !self.sta.user_disconnect {
+        let sta = &mut self.st.wifi.sta;
+        sta.join_deadline = None;
+        sta.status = StaStatus::Disconnected;
+        sta.join_result = Some(Err(e));
+        if !sta.user_disconnect {
             self.schedule_reconnect(now);
         }
     }
 
     fn schedule_reconnect(&mut self, now: Instant) {
-        let s = &self.settings;
-        let exhausted = s.reconn_count != 0 && self.sta.reconnect_attempts >= s.reconn_count;
+        let s = &self.st.settings;
+        let sta = &mut self.st.wifi.sta;
+        let exhausted = s.reconn_count != 0 && sta.reconnect_attempts >= s.reconn_count;
         if s.reconn_interval_s == 0 || exhausted || s.station.is_none() || !s.wifi_mode.has_station() {
             return;
         }
-        self.sta.reconnect_at = Some(now + Duration::from_secs(u64::from(s.reconn_interval_s)));
+        sta.reconnect_at = Some(now + Duration::from_secs(u64::from(s.reconn_interval_s)));
     }
 
     /// The earliest timer of the core.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
-        let wifi = self.platform.wifi().next_deadline();
-        [wifi, self.sta.join_deadline, self.sta.reconnect_at].into_iter().flatten().min()
+        let parts = self.platform.parts();
+        let wifi = parts.wifi.next_deadline();
+        let net = parts.net.next_deadline();
+        let sta = &self.st.wifi.sta;
+        [wifi, net, sta.join_deadline, sta.reconnect_at].into_iter().flatten().min()
     }
 
     /// The wall clock now (the epoch plus uptime until SNTP synced), in UTC.
     pub(crate) fn unix_now(&self, now: Instant) -> u64 {
-        self.sntp.base.0.saturating_add(now.saturating_since(self.sntp.synced_at).as_secs())
+        self.clock.base.0.saturating_add(now.saturating_since(self.clock.synced_at).as_secs())
     }
-}
 
-/// Version strings, setting defaults and AT+SYSSTORE as `factory_param` adjusts them.
-fn boot_defaults(options: &Options, f: &crate::cmd::mfg::FactoryParams) -> (FirmwareInfo, Settings, bool) {
-    let mut info = options.info.clone();
-    if let Some(name) = &f.module_name {
-        info.module_name = name.clone();
+    /// The options the firmware started with.
+    pub fn options(&self) -> &Options {
+        &self.options
     }
-    let mut defaults = Settings::default();
-    if let Some(b) = f.uart_baudrate.filter(|b| (80..=5_000_000).contains(b)) {
-        defaults.uart_def.baudrate = b;
+
+    /// Station connection state (AT+CWSTATE).
+    pub fn station_status(&self) -> StaStatus {
+        self.st.wifi.sta.status
     }
-    (info, defaults, f.sys_store.unwrap_or(options.sysstore_default))
+
+    /// Why `mfg_nvs` could not be read at boot, if it could not (certificates, keys and
+    /// `factory_param` are then unavailable, and AT+SYSMFG reports it).
+    pub fn mfg_diagnosis(&self) -> Option<Unreadable> {
+        self.st.mfg.unreadable
+    }
 }
 
 /// ESP-AT's authmode number → the HAL's enum (values past WPA3/WAPI clamp to the strongest

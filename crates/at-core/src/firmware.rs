@@ -1,20 +1,26 @@
 //! [`Firmware`]: the sans-IO poll loop that joins the framer, the command tables, the
-//! handlers' continuations and the transmit queue.
+//! handlers' continuations, data phases, the unsolicited-message emitter and the transmit
+//! queue.
 
 use core::time::Duration;
 
-use at_hal::time::Instant;
-use at_hal::wifi::WifiStation;
-use at_parser::dispatch::{DataHandler, ErrorReporting, PollHandler, find, write_busy, write_error};
-use at_parser::framer::{Event, FrameError, Framer, FramerMode};
-use at_parser::{AtError, Call, CommandDef, DataEvent, ErrorCode, Outcome, Output, Reply, parse};
-
-use crate::core::{Core, Deferred, Options};
-use crate::tx::{TX_HIGH_WATER, Tx};
 use at_hal::Platform;
+use at_hal::time::Instant;
+use at_parser::dispatch::{
+    DataHandler, ErrorReporting, PollHandler, RoomFn, find, write_busy, write_error,
+};
+use at_parser::framer::{Event, FrameError, Framer, FramerMode};
+use at_parser::{AtError, Call, CommandDef, DataEvent, DataFlow, DataPhase, ErrorCode, Outcome, Output, Reply, parse};
+
+use crate::core::{Core, Options};
+use crate::tx::Tx;
+use crate::urc::{Urc, UrcMode};
 
 /// How often a pending command is polled when nothing else is scheduled.
 const PENDING_POLL: Duration = Duration::from_millis(10);
+
+/// What ESP-AT prints when `AT+RST` arrives while a command runs, before it restarts.
+pub const FORCE_RESTART: &[u8] = b"\r\nWill force to restart!!!\r\n";
 
 /// A continuation: of a built-in command (context [`Core`]) or of a custom one (context `X`).
 enum Cont<C, X> {
@@ -22,15 +28,17 @@ enum Cont<C, X> {
     Ext(X),
 }
 
-/// The continuation of a pending command.
 type PollCont<P, X> = Cont<PollHandler<Core<P>>, PollHandler<X>>;
-/// The receiver of a data phase.
-type DataCont<P, X> = Cont<DataHandler<Core<P>>, DataHandler<X>>;
+type DataCont<P, X> = Cont<DataPhase<Core<P>>, DataPhase<X>>;
 
 enum Run<P: Platform, X: 'static> {
     Idle,
-    Pending { name: &'static str, poll: PollCont<P, X> },
-    Data { name: &'static str, handler: DataCont<P, X> },
+    /// A command keeps running; `hold` keeps unsolicited messages back (a streamed response).
+    Pending { name: &'static str, poll: PollCont<P, X>, hold: bool },
+    /// A data phase is reading bytes.
+    Data { name: &'static str, phase: DataCont<P, X> },
+    /// A data phase failed: its remaining bytes are read and dropped, then `error` is printed.
+    Discard { name: &'static str, error: AtError },
 }
 
 /// The ESP-AT firmware core.
@@ -49,7 +57,8 @@ pub struct Firmware<P: Platform, X: 'static = ()> {
     custom: &'static [CommandDef<X>],
     tx: Tx,
     run: Run<P, X>,
-    options: Options,
+    /// Input dropped because a restart was pending (it would be lost on a chip too).
+    dropped_for_restart: usize,
 }
 
 impl<P: Platform> Firmware<P, ()> {
@@ -69,16 +78,18 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
         custom: &'static [CommandDef<X>],
         now: Instant,
     ) -> Self {
-        let mut core = Core::boot(platform, &options, now);
+        let terminator = options.terminator;
+        let tx = Tx::with_capacity(options.capacities.tx);
+        let mut core = Core::boot(platform, options, now);
         core.custom_cmds = custom.iter().map(crate::cmd::CmdInfo::of).collect();
         let mut fw = Firmware {
-            framer: Framer::new(options.terminator),
+            framer: Framer::new(terminator),
             core,
             ext,
             custom,
-            tx: Tx::default(),
+            tx,
             run: Run::Idle,
-            options,
+            dropped_for_restart: 0,
         };
         fw.tx.write(at_parser::result::READY);
         fw
@@ -101,10 +112,10 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
 
     /// The last error a command ended with (the reason behind the last `ERROR`).
     pub fn last_error(&self) -> Option<&AtError> {
-        self.core.last_error.as_ref()
+        self.core.st.last_error.as_ref()
     }
 
-    /// Whether a command is running (input is answered with `busy p...`).
+    /// Whether a command is running or a data phase is open (input is not commands).
     pub fn is_busy(&self) -> bool {
         !matches!(self.run, Run::Idle)
     }
@@ -112,6 +123,11 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
     /// Bytes queued for the AT port.
     pub fn tx_len(&self) -> usize {
         self.tx.len()
+    }
+
+    /// The most bytes the transmit queue ever held.
+    pub fn tx_peak(&self) -> usize {
+        self.tx.peak()
     }
 
     /// The oldest contiguous queued output.
@@ -129,208 +145,281 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
         self.tx.take(buf)
     }
 
+    /// Whether [`Firmware::receive`] would take input now. `false` while the host is not
+    /// reading its responses (the transmit queue is half full) or a data phase has no room
+    /// (a full socket): the caller stops reading the UART, which applies backpressure to the
+    /// host instead of buffering without bound.
+    pub fn wants_input(&mut self) -> bool {
+        self.tx.accepting_input() && self.data_room() > 0
+    }
+
+    fn data_room(&mut self) -> usize {
+        if self.framer.mode() != FramerMode::Data {
+            return usize::MAX;
+        }
+        let room = |r: Option<RoomFn<Core<P>>>, c: &mut Core<P>| r.map_or(usize::MAX, |f| f(c));
+        match &self.run {
+            Run::Data { phase: Cont::Core(p), .. } => room(p.room, &mut self.core),
+            Run::Data { phase: Cont::Ext(p), .. } => p.room.map_or(usize::MAX, |f| f(&mut self.ext)),
+            _ => usize::MAX,
+        }
+    }
+
     /// Take bytes received from the AT port at `now`. Returns how many were consumed: fewer
-    /// than given only when the transmit queue is above its high-water mark (the host is not
-    /// reading); offer the rest again later.
+    /// than given when the firmware cannot take more now ([`Firmware::wants_input`]); offer
+    /// the rest again later.
     pub fn receive(&mut self, mut input: &[u8], now: Instant) -> usize {
         let total = input.len();
-        while !input.is_empty() && self.tx.len() < TX_HIGH_WATER {
-            let (ev, n) = self.framer.feed(input, now);
-            input = &input[n..];
-            let Some(ev) = ev else { continue };
-            match ev {
-                Event::Line { line, text_len } => {
-                    if self.core.echo {
-                        self.tx.write(line);
-                    }
-                    let cmd = parse(&mut line[..text_len]);
-                    let outcome = match cmd {
-                        Err(e) => Err(e),
-                        Ok(cmd) => {
-                            let mut call = Call::new(&mut self.tx, now, cmd.name);
-                            if let Some(def) = find(self.custom, cmd.name) {
-                                let r = def.invoke(&mut self.ext, &cmd, &mut call);
-                                let name = def.name;
-                                self.finish_ext(name, r, now);
-                                continue;
-                            } else if let Some(def) = find(Core::<P>::COMMANDS, cmd.name) {
-                                let r = def.invoke(&mut self.core, &cmd, &mut call);
-                                let name = def.name;
-                                self.finish_core(name, r, now);
-                                continue;
-                            } else {
-                                Err(AtError::new(ErrorCode::UNSUPPORTED, "unknown command"))
-                            }
-                        }
-                    };
-                    self.finish_core("", outcome, now);
-                }
-                Event::LineError { error, received } => {
-                    if self.core.echo {
-                        self.tx.write(received);
-                    }
-                    let e = match error {
-                        FrameError::TooLong => {
-                            AtError::new(ErrorCode::para_length(0), "command line longer than 256 bytes")
-                        }
-                        FrameError::NoTerminator => {
-                            AtError::new(ErrorCode::NO_TERMINATOR, "line must end with CR LF")
-                        }
-                    };
-                    self.finish_core("", Err(e), now);
-                }
-                Event::Busy => {
-                    log::info!("input while a command runs: busy p...");
-                    let reporting = self.reporting();
-                    write_busy(&mut self.tx, reporting);
-                }
-                Event::Data(bytes) => {
-                    let end = deliver(
-                        &self.run,
-                        &mut self.core,
-                        &mut self.ext,
-                        &mut self.tx,
-                        DataEvent::Bytes(bytes),
-                        now,
-                    );
-                    self.end_data(end, now);
-                }
-                Event::DataComplete => self.on_data(DataEvent::Complete, now),
-                Event::Escape => self.on_data(DataEvent::Escaped, now),
+        while !input.is_empty() {
+            if self.core.deferred.restart {
+                // The chip is about to reboot; what arrives meanwhile is lost on a device too.
+                self.dropped_for_restart += input.len();
+                log::warn!("{} input bytes dropped: restart pending", input.len());
+                return total;
             }
+            if !self.tx.accepting_input() {
+                break;
+            }
+            let room = self.data_room();
+            if room == 0 {
+                break;
+            }
+            let mode = self.framer.mode();
+            let chunk = &input[..input.len().min(room)];
+            let (ev, n) = self.framer.feed(chunk, now);
+            // ESP-AT echoes every received byte as it arrives (command and busy modes).
+            if mode != FramerMode::Data && self.core.st.basic.echo {
+                self.tx.write(&chunk[..n]);
+            }
+            let mut unused = 0;
+            if let Some(ev) = ev {
+                match ev {
+                    Event::Line { line, text_len } => {
+                        let r = dispatch(&mut self.core, &mut self.ext, self.custom, &mut self.tx, line, text_len, now);
+                        self.finish(r, now);
+                    }
+                    Event::LineError { error: FrameError::TooLong, .. } => {
+                        let e = AtError::new(ErrorCode::para_length(0), "command line longer than 256 bytes");
+                        self.finish(Finished::Core("", Err(e)), now);
+                    }
+                    Event::Busy { line } => {
+                        if line == b"AT+RST\r\n" {
+                            self.force_restart();
+                        } else {
+                            log::info!("input while a command runs: busy p...");
+                            let reporting = self.reporting();
+                            write_busy(&mut self.tx, reporting);
+                        }
+                    }
+                    Event::Data(bytes) => {
+                        let len = bytes.len();
+                        unused = self.on_data(DataEvent::Bytes(bytes), len, now);
+                    }
+                    Event::DataComplete => {
+                        self.on_data(DataEvent::Complete, 0, now);
+                    }
+                    Event::Escape => {
+                        self.on_data(DataEvent::Escaped, 0, now);
+                    }
+                }
+            }
+            input = &input[n.saturating_sub(unused)..];
         }
         total - input.len()
     }
 
     fn reporting(&self) -> ErrorReporting {
-        ErrorReporting { syslog: self.core.syslog }
+        ErrorReporting { syslog: self.core.st.basic.syslog }
     }
 
-    /// Advance timers, station events and running commands to `now`. Returns when it wants to
-    /// be called again at the latest (`None`: only after new input).
+    fn urc_mode(&self) -> UrcMode {
+        UrcMode {
+            passthrough: false,
+            sysmsg: self.core.st.settings.sysmsg,
+            held: matches!(self.run, Run::Pending { hold: true, .. } | Run::Data { .. } | Run::Discard { .. }),
+        }
+    }
+
+    /// Advance timers, Wi-Fi and network events and running commands to `now`. Returns when
+    /// it wants to be called again at the latest (`None`: only after new input).
     pub fn poll(&mut self, now: Instant) -> Option<Instant> {
-        while let Some(ev) = self.framer.poll(now) {
+        // At most a few framer events are due at once (released pluses, then the end).
+        for _ in 0..4 {
+            let Some(ev) = self.framer.poll(now) else { break };
             match ev {
-                Event::Data(bytes) => self.on_data(DataEvent::Bytes(bytes), now),
-                Event::DataComplete => self.on_data(DataEvent::Complete, now),
-                Event::Escape => self.on_data(DataEvent::Escaped, now),
+                Event::Data(bytes) => {
+                    let len = bytes.len();
+                    // Pluses released by time are never the end of a CIPSENDEX phase: any
+                    // unused remainder is data the phase declined, dropped with it.
+                    let _ = self.on_data(DataEvent::Bytes(bytes), len, now);
+                }
+                Event::DataComplete => {
+                    self.on_data(DataEvent::Complete, 0, now);
+                }
+                Event::Escape => {
+                    self.on_data(DataEvent::Escaped, 0, now);
+                }
                 _ => {}
             }
         }
-        self.core.poll_wifi(now, &mut self.tx);
-        if let Run::Pending { name, poll } = &self.run {
+        let mode = self.urc_mode();
+        self.core.poll_events(now, &mut Urc::new(&mut self.tx, mode));
+        if let Run::Pending { name, poll, .. } = &self.run {
             let name = *name;
             let mut call = Call::new(&mut self.tx, now, name.as_bytes());
-            match *poll {
-                Cont::Core(p) => {
-                    if let Some(r) = p(&mut self.core, &mut call) {
-                        self.finish_core(name, r, now);
-                    }
-                }
-                Cont::Ext(p) => {
-                    if let Some(r) = p(&mut self.ext, &mut call) {
-                        self.finish_ext(name, r, now);
-                    }
-                }
+            let done = match *poll {
+                Cont::Core(p) => p(&mut self.core, &mut call).map(|r| Finished::Core(name, r)),
+                Cont::Ext(p) => p(&mut self.ext, &mut call).map(|r| Finished::Ext(name, r)),
+            };
+            if let Some(f) = done {
+                self.finish(f, now);
             }
         }
-        if self.tx.is_empty()
-            && let Some(d) = self.core.deferred.take()
-        {
-            self.run_deferred(d, now);
+        if self.tx.is_empty() && !self.core.deferred.is_empty() {
+            self.run_deferred(now);
         }
         let mut next = [self.framer.next_deadline(), self.core.next_deadline()].into_iter().flatten().min();
         if matches!(self.run, Run::Pending { .. }) {
             next = Some(next.map_or(now + PENDING_POLL, |n| n.min(now + PENDING_POLL)));
         }
-        if self.core.deferred.is_some() {
-            next = Some(now);
-        }
         next
     }
 
-    fn run_deferred(&mut self, d: Deferred, now: Instant) {
-        match d {
-            Deferred::ApplyUart(cfg) => {
-                if let Err(e) = self.core.platform.uart().apply(&cfg) {
-                    log::error!("UART reconfiguration failed after OK: {e}");
-                }
-            }
-            Deferred::Restart => self.restart(now),
+    /// Whether deferred work waits for the transmit queue to drain (the caller should flush
+    /// and poll again; no timer is involved).
+    pub fn has_deferred(&self) -> bool {
+        !self.core.deferred.is_empty()
+    }
+
+    fn run_deferred(&mut self, now: Instant) {
+        let d = core::mem::take(&mut self.core.deferred);
+        if let Some(cfg) = d.uart
+            && let Err(e) = self.core.platform.uart().apply(&cfg)
+        {
+            log::error!("UART reconfiguration failed after OK: {e}");
+        }
+        if d.restart {
+            self.restart(now);
         }
     }
 
-    /// Restart: ask the platform to reset the chip; if it returns (a host or a test), reset
-    /// every piece of state in place and print `ready` again, as a rebooted device would.
+    /// `AT+RST` while a command runs: ESP-AT abandons the command and restarts.
+    fn force_restart(&mut self) {
+        log::warn!("AT+RST while a command runs: forcing a restart");
+        self.tx.write(FORCE_RESTART);
+        self.run = Run::Idle;
+        self.core.deferred.restart = true;
+    }
+
+    /// Restart: ask the platform to reset the chip; if it returns (a host or a test), rebuild
+    /// every piece of state and print `ready` again, as a rebooted device would.
     pub fn restart(&mut self, now: Instant) {
         log::info!("restarting");
         self.core.platform.system().restart();
-        let _ = self.core.platform.wifi().disconnect();
-        // Rebuild the core's state from persisted settings, keeping the platform.
-        self.core.reset(&self.options, now);
-        self.framer = Framer::new(self.options.terminator);
+        self.core.reset(now);
+        self.framer = Framer::new(self.core.options.terminator);
         self.run = Run::Idle;
         self.tx.clear();
         self.tx.write(at_parser::result::READY);
     }
 
-    fn on_data(&mut self, ev: DataEvent<'_>, now: Instant) {
-        let end = deliver(&self.run, &mut self.core, &mut self.ext, &mut self.tx, ev, now);
-        self.end_data(end, now);
+    /// Hand one data event to the running phase. Returns how many bytes of a `Bytes` event
+    /// were not used (an early end: they are command input again).
+    fn on_data(&mut self, ev: DataEvent<'_>, len: usize, now: Instant) -> usize {
+        let last = !matches!(ev, DataEvent::Bytes(_));
+        let (name, flow) = match &self.run {
+            Run::Discard { name, error } => {
+                if last {
+                    let (name, error) = (*name, *error);
+                    self.finish(Finished::Core(name, Err(error)), now);
+                }
+                return 0;
+            }
+            Run::Data { name, phase } => {
+                let name = *name;
+                let mut call = Call::new(&mut self.tx, now, name.as_bytes());
+                let flow = match phase {
+                    Cont::Core(p) => Flow::Core(call_handler(p.handler, &mut self.core, &mut call, ev)),
+                    Cont::Ext(p) => Flow::Ext(call_handler(p.handler, &mut self.ext, &mut call, ev)),
+                };
+                (name, flow)
+            }
+            // Data with nobody to take it: the phase was already abandoned.
+            _ => return 0,
+        };
+        match flow {
+            Flow::Core(f) => self.after_data(name, f, last, len, now, Finished::Core),
+            Flow::Ext(f) => self.after_data(name, f, last, len, now, Finished::Ext),
+        }
     }
 
-    fn end_data(&mut self, end: Option<DataEnd<P, X>>, now: Instant) {
-        match end {
-            None => {}
-            Some(DataEnd::Core(name, r)) => {
+    fn after_data<C>(
+        &mut self,
+        name: &'static str,
+        flow: DataFlow<C>,
+        last: bool,
+        len: usize,
+        now: Instant,
+        wrap: fn(&'static str, Outcome<C>) -> Finished<P, X>,
+    ) -> usize {
+        match flow {
+            DataFlow::Continue if last => {
                 self.framer.exit_data();
-                self.finish_core(name, r, now);
+                self.finish(wrap(name, at_parser::ok()), now);
+                0
             }
-            Some(DataEnd::Ext(name, r)) => {
+            DataFlow::Continue => 0,
+            DataFlow::Finish { used, outcome } => {
                 self.framer.exit_data();
-                self.finish_ext(name, r, now);
+                self.finish(wrap(name, outcome), now);
+                if last { 0 } else { len.saturating_sub(used) }
+            }
+            DataFlow::Fail(error) => {
+                if last || self.framer.mode() != FramerMode::Data {
+                    self.framer.exit_data();
+                    self.finish(Finished::Core(name, Err(error)), now);
+                } else {
+                    log::warn!("AT{name}: data phase failed ({error}); discarding the rest of its bytes");
+                    self.run = Run::Discard { name, error };
+                }
+                0
             }
         }
     }
 
-    fn finish_core(&mut self, name: &'static str, r: Outcome<Core<P>>, now: Instant) {
-        self.finish(name, r, now, Cont::Core, Cont::Core);
+    /// Act on a handler's final answer, whichever table it came from.
+    fn finish(&mut self, f: Finished<P, X>, now: Instant) {
+        match f {
+            Finished::Core(name, r) => self.finish_with(name, r, now, Cont::Core, Cont::Core),
+            Finished::Ext(name, r) => self.finish_with(name, r, now, Cont::Ext, Cont::Ext),
+        }
     }
 
-    fn finish_ext(&mut self, name: &'static str, r: Outcome<X>, now: Instant) {
-        self.finish(name, r, now, Cont::Ext, Cont::Ext);
-    }
-
-    /// Act on a handler's final answer, whichever table (context `C`) it came from; `poll`
-    /// and `data` wrap its continuations for [`Run`].
-    fn finish<C>(
+    fn finish_with<C>(
         &mut self,
         name: &'static str,
         r: Outcome<C>,
         now: Instant,
         poll: fn(PollHandler<C>) -> PollCont<P, X>,
-        data: fn(DataHandler<C>) -> DataCont<P, X>,
+        data: fn(DataPhase<C>) -> DataCont<P, X>,
     ) {
         let next = match r {
             Ok(Reply::Done(code)) => {
                 self.tx.write(code.bytes());
                 None
             }
-            Ok(Reply::Pending(p)) => Some(Run::Pending { name, poll: poll(p) }),
-            Ok(Reply::Data { len, prompt, handler }) => {
-                self.tx.write(prompt);
-                self.framer.enter_data(len, now);
-                Some(Run::Data { name, handler: data(handler) })
+            Ok(Reply::Pending(p)) => Some(Run::Pending { name, poll: poll(p), hold: false }),
+            Ok(Reply::Stream(p)) => Some(Run::Pending { name, poll: poll(p), hold: true }),
+            Ok(Reply::Data(phase)) => {
+                self.tx.write(phase.prompt);
+                self.framer.enter_data(phase.len, now);
+                Some(Run::Data { name, phase: data(phase) })
             }
             Err(e) => {
                 self.report_error(name, e);
                 None
             }
         };
-        self.set_run(next);
-    }
-
-    fn set_run(&mut self, next: Option<Run<P, X>>) {
         match next {
             Some(run) => {
                 let busy = matches!(run, Run::Pending { .. });
@@ -339,9 +428,8 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
             }
             None => {
                 self.run = Run::Idle;
-                if self.framer.mode() != FramerMode::Data {
-                    self.framer.set_busy(false);
-                }
+                self.framer.exit_data();
+                self.framer.set_busy(false);
             }
         }
     }
@@ -349,40 +437,48 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
     /// Print an error (with its reason and code under AT+SYSLOG=1), log it, and keep it for
     /// [`Firmware::last_error`].
     fn report_error(&mut self, name: &str, e: AtError) {
-        log::warn!("AT{name}: ERROR: {} (ERR CODE:{})", e.reason, e.code);
+        log::warn!("AT{name}: ERROR: {e}");
         let reporting = self.reporting();
         write_error(&mut self.tx, &e, reporting);
-        self.core.last_error = Some(e);
+        self.core.st.last_error = Some(e);
     }
 }
 
-/// A data phase that ended (last event delivered, or the handler failed).
-enum DataEnd<P: Platform, X: 'static> {
+/// A handler's final answer, with the table it came from.
+enum Finished<P: Platform, X: 'static> {
     Core(&'static str, Outcome<Core<P>>),
     Ext(&'static str, Outcome<X>),
 }
 
-/// Hand one data event to the running data handler. Returns the outcome if the phase ends.
-fn deliver<P: Platform, X: 'static>(
-    run: &Run<P, X>,
+enum Flow<P: Platform, X: 'static> {
+    Core(DataFlow<Core<P>>),
+    Ext(DataFlow<X>),
+}
+
+fn call_handler<C>(h: DataHandler<C>, ctx: &mut C, call: &mut Call<'_>, ev: DataEvent<'_>) -> DataFlow<C> {
+    h(ctx, call, ev)
+}
+
+/// Parse a line and run its handler: custom rows first, then built-in ones.
+fn dispatch<P: Platform, X: 'static>(
     core: &mut Core<P>,
     ext: &mut X,
+    custom: &'static [CommandDef<X>],
     tx: &mut Tx,
-    ev: DataEvent<'_>,
+    line: &mut [u8],
+    text_len: usize,
     now: Instant,
-) -> Option<DataEnd<P, X>> {
-    // Data with nobody to take it: the phase was already abandoned.
-    let Run::Data { name, handler } = run else { return None };
-    let last = !matches!(ev, DataEvent::Bytes(_));
-    let mut call = Call::new(tx, now, name.as_bytes());
-    match *handler {
-        Cont::Core(h) => {
-            let r = h(core, &mut call, ev);
-            (last || r.is_err()).then_some(DataEnd::Core(name, r))
-        }
-        Cont::Ext(h) => {
-            let r = h(ext, &mut call, ev);
-            (last || r.is_err()).then_some(DataEnd::Ext(name, r))
-        }
+) -> Finished<P, X> {
+    let cmd = match parse(&mut line[..text_len]) {
+        Ok(cmd) => cmd,
+        Err(e) => return Finished::Core("", Err(e)),
+    };
+    let mut call = Call::new(tx, now, cmd.name);
+    if let Some(def) = find(custom, cmd.name) {
+        return Finished::Ext(def.name, def.invoke(ext, &cmd, &mut call));
     }
+    if let Some(def) = find(Core::<P>::COMMANDS, cmd.name) {
+        return Finished::Core(def.name, def.invoke(core, &cmd, &mut call));
+    }
+    Finished::Core("", Err(AtError::new(ErrorCode::UNSUPPORTED, "unknown command")))
 }

@@ -46,9 +46,10 @@ mod firmware;
 pub mod runner;
 pub mod settings;
 pub mod tx;
+pub mod urc;
 
 pub use crate::cmd::CmdInfo;
-pub use crate::cmd::mfg::{MAX_FLASH_READ, MAX_MFG_WRITE, sysmfg_type, unreadable_error};
-pub use crate::core::{Core, FirmwareInfo, Options, StaStatus};
-pub use crate::firmware::Firmware;
+pub use crate::cmd::mfg::{sysmfg_type, unreadable_error};
+pub use crate::core::{Capacities, Core, ESP_AT_COMPAT_VERSION, FirmwareInfo, Options, StaStatus};
+pub use crate::firmware::{FORCE_RESTART, Firmware};
 pub use at_hal::Platform;

@@ -26,7 +26,9 @@ where
     U: Read + Write + ReadReady + WriteReady,
 {
     flush_ready(fw, uart)?;
-    if pending.len == 0 && uart.read_ready()? {
+    // Read the UART only when the firmware can take input: otherwise the bytes stay in the
+    // UART (its FIFO and the host's flow control hold them), not in memory here.
+    if pending.len == 0 && fw.wants_input() && uart.read_ready()? {
         pending.len = uart.read(&mut pending.buf)?;
         pending.start = 0;
     }
@@ -40,7 +42,9 @@ where
     }
     let next = fw.poll(now);
     flush_ready(fw, uart)?;
-    Ok(if pending.len > 0 { Some(now) } else { next })
+    // Deferred work (a restart after its `OK`) waits for the queue to drain: come back as
+    // soon as the port can take more, not at once (no busy spin on a host that stops reading).
+    Ok(if pending.len > 0 && fw.wants_input() { Some(now) } else { next })
 }
 
 fn flush_ready<P: Platform, X, U: Write + WriteReady>(

@@ -8,7 +8,8 @@
 
 use at_hal::kv::{Kv, KvError, Value};
 use at_hal::uart::{FlowControl, Parity, StopBits, UartConfig};
-use at_hal::wifi::{IpConfig, Ipv4, MacAddr, ScanMode, Ssid, WifiMode};
+use at_hal::net::{IpConfig, Ipv4Addr};
+use at_hal::wifi::{MacAddr, ScanMode, Ssid, WifiMode};
 use zeroize::Zeroize;
 
 /// The settings namespace.
@@ -298,7 +299,7 @@ impl Settings {
             s.station = StationConfig::decode(&buf[..n]);
         }
         if let Some(12) = blob(kv, K_STA_IP, &mut buf) {
-            let ip = |i: usize| Ipv4([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+            let ip = |i: usize| Ipv4Addr::new(buf[i], buf[i + 1], buf[i + 2], buf[i + 3]);
             s.static_ip = Some(IpConfig { ip: ip(0), gateway: ip(4), netmask: ip(8) });
         }
         if let Some(6) = blob(kv, K_STA_MAC, &mut buf) {
@@ -335,9 +336,9 @@ impl Settings {
             Key::StaticIp => match &self.static_ip {
                 Some(c) => {
                     let mut b = [0u8; 12];
-                    b[..4].copy_from_slice(&c.ip.0);
-                    b[4..8].copy_from_slice(&c.gateway.0);
-                    b[8..].copy_from_slice(&c.netmask.0);
+                    b[..4].copy_from_slice(&c.ip.octets());
+                    b[4..8].copy_from_slice(&c.gateway.octets());
+                    b[8..].copy_from_slice(&c.netmask.octets());
                     kv.set(ns, K_STA_IP, Value::Blob(&b))
                 }
                 None => erase_missing(kv, K_STA_IP),
@@ -389,9 +390,9 @@ mod tests {
             reconn_count: 50,
             dhcp: 2,
             static_ip: Some(IpConfig {
-                ip: Ipv4([192, 168, 6, 100]),
-                gateway: Ipv4([192, 168, 6, 1]),
-                netmask: Ipv4([255, 255, 255, 0]),
+                ip: Ipv4Addr::new(192, 168, 6, 100),
+                gateway: Ipv4Addr::new(192, 168, 6, 1),
+                netmask: Ipv4Addr::new(255, 255, 255, 0),
             }),
             sta_mac: Some(MacAddr([0x1a, 0xfe, 0x35, 0x98, 0xd3, 0x7b])),
         };

@@ -1,25 +1,45 @@
 //! The transmit queue between handlers and the AT port.
+//!
+//! It has a nominal capacity ([`crate::Capacities::tx`]) and never drops a byte:
+//!
+//! * input is taken only while the queue is below half its capacity
+//!   ([`Tx::accepting_input`]), so a host that does not read its responses is throttled
+//!   instead of growing memory, and every command starts with at least half the capacity
+//!   free — more than any non-streamed response needs;
+//! * long output (streamed reads, received link data, unsolicited messages) is written only
+//!   while [`Output::room`] allows, and resumes on a later poll.
+//!
+//! A write past the capacity is still queued (and recorded in [`Tx::peak`]): losing response
+//! bytes would desynchronise the host, which is worse than a transient overshoot.
 
 use alloc::collections::VecDeque;
 
 use at_parser::Output;
 
-/// Above this many queued bytes, [`crate::Firmware::receive`] stops taking input: a host
-/// that does not read its responses is throttled instead of growing memory.
-pub const TX_HIGH_WATER: usize = 8 * 1024;
-
-/// Hard cap of the queue. Output past it is dropped and counted (it cannot happen with the
-/// built-in commands: each writes far less than `TX_CAP - TX_HIGH_WATER`).
-pub const TX_CAP: usize = 64 * 1024;
+/// Default capacity: 8 KiB (ESP-AT's UART driver buffers are 8 KiB on the C3 as well).
+pub const TX_CAPACITY: usize = 8 * 1024;
 
 /// Bytes waiting for the AT port.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tx {
     q: VecDeque<u8>,
-    dropped: usize,
+    capacity: usize,
+    peak: usize,
+}
+
+impl Default for Tx {
+    fn default() -> Self {
+        Tx::with_capacity(TX_CAPACITY)
+    }
 }
 
 impl Tx {
+    /// A queue of nominal capacity `capacity` (at least 1 KiB).
+    pub fn with_capacity(capacity: usize) -> Self {
+        let capacity = capacity.max(1024);
+        Tx { q: VecDeque::with_capacity(capacity), capacity, peak: 0 }
+    }
+
     /// Queued bytes.
     pub fn len(&self) -> usize {
         self.q.len()
@@ -30,9 +50,19 @@ impl Tx {
         self.q.is_empty()
     }
 
-    /// Bytes dropped because the queue was full.
-    pub fn dropped(&self) -> usize {
-        self.dropped
+    /// The nominal capacity.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The most bytes ever queued at once.
+    pub fn peak(&self) -> usize {
+        self.peak
+    }
+
+    /// Whether the firmware should take more input (the queue is below half its capacity).
+    pub fn accepting_input(&self) -> bool {
+        self.q.len() < self.capacity / 2
     }
 
     /// The oldest contiguous run of queued bytes.
@@ -62,7 +92,7 @@ impl Tx {
         n
     }
 
-    /// Drop everything queued.
+    /// Drop everything queued (a restart).
     pub fn clear(&mut self) {
         self.q.clear();
     }
@@ -70,13 +100,17 @@ impl Tx {
 
 impl Output for Tx {
     fn write(&mut self, bytes: &[u8]) {
-        let room = TX_CAP.saturating_sub(self.q.len());
-        let k = room.min(bytes.len());
-        self.q.extend(&bytes[..k]);
-        if k < bytes.len() {
-            self.dropped += bytes.len() - k;
-            log::error!("AT port transmit queue full: {} bytes dropped", bytes.len() - k);
+        self.q.extend(bytes);
+        if self.q.len() > self.peak {
+            self.peak = self.q.len();
+            if self.peak > self.capacity {
+                log::warn!("AT port transmit queue at {} bytes, over its {} capacity", self.peak, self.capacity);
+            }
         }
+    }
+
+    fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.q.len())
     }
 }
 
@@ -85,8 +119,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn take_spans_wraparound_and_cap_holds() {
-        let mut t = Tx::default();
+    fn take_spans_wraparound_and_nothing_is_dropped() {
+        let mut t = Tx::with_capacity(1024);
         t.write(b"hello");
         t.consume(3);
         t.write(b" world");
@@ -96,9 +130,12 @@ mod tests {
         let mut rest = [0u8; 32];
         let n = t.take(&mut rest);
         assert_eq!(&rest[..n], b"orld");
-        let big = alloc::vec![0u8; TX_CAP + 10];
+        assert_eq!(t.room(), 1024);
+        let big = alloc::vec![7u8; 1034];
         t.write(&big);
-        assert_eq!(t.len(), TX_CAP);
-        assert_eq!(t.dropped(), 10);
+        assert_eq!(t.len(), 1034);
+        assert_eq!(t.room(), 0);
+        assert_eq!(t.peak(), 1034);
+        assert!(!t.accepting_input());
     }
 }

@@ -6,7 +6,9 @@ use at_core::runner::{Pending, pump};
 use at_core::{Firmware, Options};
 use at_hal::time::Instant;
 use at_mock::{MockPlatform, SimAp, uart_pipe};
-use at_parser::{Args, AtError, Call, CommandDef, DataEvent, DataLen, Outcome, Reply, ResultCode, ok};
+use at_parser::{
+    Args, AtError, Call, CommandDef, DataEvent, DataFlow, DataPhase, ErrorCode, Outcome, Reply, ResultCode, ok,
+};
 
 #[test]
 fn pump_moves_bytes_and_throttles_a_host_that_does_not_read() {
@@ -27,8 +29,10 @@ fn pump_moves_bytes_and_throttles_a_host_that_does_not_read() {
         now = now + Duration::from_millis(1);
         pump(&mut fw, &mut dev, &mut pending, now).unwrap();
     }
-    assert!(fw.tx_len() >= at_core::tx::TX_HIGH_WATER, "output backed up");
-    assert!(fw.tx_len() < at_core::tx::TX_HIGH_WATER + 1024, "input throttled, queue bounded");
+    let half = at_core::tx::TX_CAPACITY / 2;
+    assert!(fw.tx_len() >= half, "output backed up");
+    assert!(fw.tx_len() < half + 1024, "input throttled, queue bounded");
+    assert!(!fw.wants_input());
     host.set_capacity(None);
     let mut got = host.recv();
     for _ in 0..2000 {
@@ -65,30 +69,28 @@ fn gmr_override(_: &mut Ext, call: &mut Call<'_>) -> Outcome<Ext> {
 
 fn slow(e: &mut Ext, call: &mut Call<'_>) -> Outcome<Ext> {
     e.until = Some(call.now() + Duration::from_millis(100));
-    Ok(Reply::Pending(|e, call| (call.now() >= e.until?).then(|| Err(AtError::exec(7, "slow failed")))))
+    Ok(Reply::Pending(|e, call| {
+        (call.now() >= e.until?).then(|| Err(AtError::new(ErrorCode::exec_fail(7), "slow failed")))
+    }))
 }
 
 fn take(e: &mut Ext, _: &mut Call<'_>, a: &Args<'_>) -> Outcome<Ext> {
     let n = a.int_in(0, 1..=100)? as usize;
     e.data.clear();
-    Ok(Reply::Data {
-        len: DataLen::Exact(n),
-        prompt: ResultCode::OkAndInputPrompt.bytes(),
-        handler: take_data,
-    })
+    Ok(Reply::Data(DataPhase::exact(n, take_data)))
 }
 
-fn take_data(e: &mut Ext, call: &mut Call<'_>, ev: DataEvent<'_>) -> Outcome<Ext> {
+fn take_data(e: &mut Ext, call: &mut Call<'_>, ev: DataEvent<'_>) -> DataFlow<Ext> {
     match ev {
         DataEvent::Bytes(b) => {
             e.data.extend_from_slice(b);
-            ok()
+            DataFlow::Continue
         }
         DataEvent::Complete => {
             call.line(format_args!("\r\nRecv {} bytes", e.data.len()));
-            Ok(Reply::Done(ResultCode::SendOk))
+            DataFlow::done(Ok(Reply::Done(ResultCode::SendOk)))
         }
-        DataEvent::Escaped => Ok(Reply::Done(ResultCode::SendFail)),
+        DataEvent::Escaped => DataFlow::done(Ok(Reply::Done(ResultCode::SendFail))),
     }
 }
 

@@ -232,7 +232,7 @@ fn station_addressing_commands() {
     assert_eq!(b.cmd("AT+CWDHCP?"), "+CWDHCP:3\r\n\r\nOK\r\n");
     assert_eq!(b.cmd("AT+CWHOSTNAME=\"my_test\""), "\r\nOK\r\n");
     assert_eq!(b.cmd("AT+CWHOSTNAME?"), "+CWHOSTNAME:my_test\r\n\r\nOK\r\n");
-    assert_eq!(b.fw.platform().wifi.hostname(), "my_test");
+    assert_eq!(b.fw.platform().net.hostname(), "my_test");
     assert_eq!(
         b.cmd("AT+CIFSR"),
         "+CIFSR:STAIP,\"0.0.0.0\"\r\n+CIFSR:STAMAC,\"1a:fe:35:98:d3:7b\"\r\n\r\nOK\r\n"

@@ -14,11 +14,9 @@
 //! | restart, heap figures | [`system::System`] | `AT+RST`, `AT+SYSRAM` |
 //! | persistent key-value data | [`kv::Kv`] | NVS-shaped: namespaces, typed values; sensitive and bounded |
 //! | manufacturing data (`mfg_nvs`), user partitions | [`storage::MfgStore`], [`storage::UserPartitions`] | AT+SYSMFG, AT+SYSFLASH, certificates |
-//! | Wi-Fi station | [`wifi::WifiStation`] | join/leave/scan/status, DHCP or static IP, hostname, MAC, SNTP |
-//! | all of the above, bundled | [`Platform`] | what a backend hands the firmware core |
-//!
-//! The network (socket) trait used by the link manager lives with the link manager's issue and
-//! is not defined here yet.
+//! | Wi-Fi station | [`wifi::WifiStation`] | join/leave/scan/status, MAC |
+//! | IP stack | [`net::Network`] | DHCP or static IP, hostname, DNS, SNTP, TCP/UDP sockets (handles, non-blocking, partial writes) |
+//! | all of the above, bundled | [`Platform`] | what a backend hands the firmware core; [`Platform::parts`] borrows several at once |
 //!
 //! Every trait method is non-blocking: long operations (joining an AP, scanning) are *started*
 //! by one call and *reported* later through a polled event, so the core can return to its
@@ -31,6 +29,7 @@
 extern crate alloc;
 
 pub mod kv;
+pub mod net;
 pub mod platform;
 pub mod storage;
 pub mod system;
@@ -39,4 +38,4 @@ pub mod uart;
 pub mod wifi;
 
 pub use embedded_io;
-pub use platform::Platform;
+pub use platform::{Parts, Platform};

@@ -1,19 +1,18 @@
-//! The Wi-Fi station boundary: join, leave, scan, addressing, SNTP.
+//! The Wi-Fi station boundary: join, leave, scan, MAC address.
 //!
 //! Long operations are started by a call and finished by an event from
 //! [`WifiStation::poll`]; a backend never blocks. Events carry what ESP-AT prints
-//! (`WIFI CONNECTED`, `WIFI GOT IP`, `WIFI DISCONNECT`, `+TIME_UPDATED`).
+//! (`WIFI CONNECTED`, `WIFI DISCONNECT`); `WIFI GOT IP` and `+TIME_UPDATED` come from the IP
+//! stack ([`crate::net`]).
 
 use core::fmt;
 
-use crate::time::{Instant, UnixTime};
+use crate::time::Instant;
 
 /// Longest SSID, in bytes (802.11).
 pub const MAX_SSID_LEN: usize = 32;
 /// Longest passphrase, in bytes (63 ASCII, or 64 hex digits).
 pub const MAX_PASSWORD_LEN: usize = 64;
-/// Longest station hostname, in bytes (ESP-IDF `CONFIG_LWIP_..._HOSTNAME` limit as ESP-AT uses it).
-pub const MAX_HOSTNAME_LEN: usize = 32;
 
 /// A 48-bit MAC address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -86,48 +85,6 @@ impl fmt::Debug for Ssid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Ssid({:?})", self.as_bytes().escape_ascii())
     }
-}
-
-/// An IPv4 address, in network order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Ipv4(pub [u8; 4]);
-
-impl fmt::Display for Ipv4 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [a, b, c, d] = self.0;
-        write!(f, "{a}.{b}.{c}.{d}")
-    }
-}
-
-impl Ipv4 {
-    /// `0.0.0.0`
-    pub const UNSPECIFIED: Ipv4 = Ipv4([0; 4]);
-
-    /// Parse dotted-quad text. `None` on anything else (no leading `+`, no empty parts).
-    pub fn parse(s: &[u8]) -> Option<Ipv4> {
-        let mut out = [0u8; 4];
-        let mut parts = s.split(|&c| c == b'.');
-        for o in out.iter_mut() {
-            let p = parts.next()?;
-            if p.is_empty() || p.len() > 3 || !p.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            let v = p.iter().fold(0u16, |a, &c| a * 10 + u16::from(c - b'0'));
-            *o = u8::try_from(v).ok()?;
-        }
-        parts.next().is_none().then_some(Ipv4(out))
-    }
-}
-
-/// Address, gateway and netmask of an interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct IpConfig {
-    /// The interface address.
-    pub ip: Ipv4,
-    /// Default gateway.
-    pub gateway: Ipv4,
-    /// Netmask.
-    pub netmask: Ipv4,
 }
 
 /// Authentication mode, numbered as ESP-AT's `<ecn>` / `<authmode>`.
@@ -239,18 +196,15 @@ pub struct ScanParams<'a> {
 /// Something that happened on the station, reported by [`WifiStation::poll`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WifiEvent {
-    /// Associated with an AP (`WIFI CONNECTED`).
+    /// Associated with an AP (`WIFI CONNECTED`). The IP stack gets the address next
+    /// ([`crate::net::NetEvent::GotIp`]).
     Connected,
-    /// Got an IPv4 address (`WIFI GOT IP`).
-    GotIp(IpConfig),
     /// A join started with [`WifiStation::start_join`] failed.
     JoinFailed(JoinError),
     /// The link to the AP was lost or closed (`WIFI DISCONNECT`).
     Disconnected,
     /// A scan started with [`WifiStation::start_scan`] finished; results are available.
     ScanDone,
-    /// SNTP set the wall clock (`+TIME_UPDATED`).
-    TimeUpdated(UnixTime),
 }
 
 /// Errors of station operations that fail immediately.
@@ -303,7 +257,8 @@ impl WifiMode {
     }
 }
 
-/// A Wi-Fi station (and the IP configuration of its interface).
+/// A Wi-Fi station: association, scanning, the MAC address. Addressing (DHCP, static IP,
+/// hostname), DNS and SNTP belong to the IP stack: [`crate::net::Network`].
 ///
 /// All methods return promptly. A backend keeps at most one join or scan running; starting a
 /// second one while the first runs is [`WifiError::Busy`].
@@ -311,9 +266,9 @@ pub trait WifiStation {
     /// Switch the radio mode. Leaving station mode disconnects.
     fn set_mode(&mut self, mode: WifiMode) -> Result<(), WifiError>;
 
-    /// Start joining an AP. The outcome arrives as [`WifiEvent::Connected`] +
-    /// [`WifiEvent::GotIp`], or [`WifiEvent::JoinFailed`]. Any current association is dropped
-    /// first.
+    /// Start joining an AP. The outcome arrives as [`WifiEvent::Connected`] (the IP stack
+    /// then reports the address) or [`WifiEvent::JoinFailed`]. Any current association is
+    /// dropped first.
     fn start_join(&mut self, params: &JoinParams<'_>, now: Instant) -> Result<(), WifiError>;
 
     /// Leave the AP (no-op if not associated). A join in progress is cancelled.
@@ -328,26 +283,11 @@ pub trait WifiStation {
     /// The AP the station is associated with, if any.
     fn connected_ap(&self) -> Option<ApInfo>;
 
-    /// The current IPv4 configuration, if the interface has an address.
-    fn ip_config(&self) -> Option<IpConfig>;
-
-    /// Enable DHCP (`true`) or use the static configuration (`false`).
-    fn set_dhcp(&mut self, enabled: bool);
-
-    /// Set a static address (disables DHCP).
-    fn set_static_ip(&mut self, config: IpConfig) -> Result<(), WifiError>;
-
     /// The station MAC address.
     fn mac(&self) -> MacAddr;
 
     /// Change the station MAC address.
     fn set_mac(&mut self, mac: MacAddr) -> Result<(), WifiError>;
-
-    /// Set the DHCP hostname.
-    fn set_hostname(&mut self, hostname: &str) -> Result<(), WifiError>;
-
-    /// Enable or disable SNTP; when enabled, a [`WifiEvent::TimeUpdated`] follows a sync.
-    fn configure_sntp(&mut self, enabled: bool, now: Instant) -> Result<(), WifiError>;
 
     /// Advance internal state to `now` and return one pending event. Call until `None`.
     fn poll(&mut self, now: Instant) -> Option<WifiEvent>;
@@ -369,14 +309,6 @@ mod tests {
         assert!(MacAddr::parse(b"ca:d7:19:d8:a6").is_none());
         assert!(MacAddr::parse(b"ca-d7:19:d8:a6:44").is_none());
         assert!(MacAddr::parse(b"zz:d7:19:d8:a6:44").is_none());
-    }
-
-    #[test]
-    fn ipv4_parse() {
-        assert_eq!(Ipv4::parse(b"192.168.4.1"), Some(Ipv4([192, 168, 4, 1])));
-        for bad in [&b"256.1.1.1"[..], b"1.2.3", b"1.2.3.4.5", b"1..3.4", b"a.b.c.d", b"1.2.3.4 "] {
-            assert_eq!(Ipv4::parse(bad), None, "{:?}", bad.escape_ascii());
-        }
     }
 
     #[test]

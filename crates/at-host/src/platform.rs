@@ -1,13 +1,14 @@
 //! [`HostPlatform`]: the simulated station, a settings store, and host system/UART services.
 
-use at_hal::Platform;
 use at_hal::kv::Kv;
+use at_hal::system::Entropy;
+use at_hal::{Parts, Platform};
 
 use crate::mfg::HostMfg;
 use at_hal::system::{HeapStats, System};
 use at_hal::time::UnixTime;
 use at_hal::uart::{UartConfig, UartConfigError, UartControl};
-use at_mock::{SimAp, SimWifi, Timing};
+use at_mock::{SimAp, SimNet, SimWifi, Timing};
 
 /// Restart requests and (simulated) heap figures.
 #[derive(Debug, Default)]
@@ -43,10 +44,25 @@ impl UartControl for HostUart {
     }
 }
 
+/// Random bytes from the operating system.
+#[derive(Debug, Default)]
+pub struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn fill_bytes(&mut self, buf: &mut [u8]) {
+        if let Err(e) = getrandom::fill(buf) {
+            // The OS RNG failing is not recoverable for TLS; make it loud, never silent.
+            panic!("the operating system's random number generator failed: {e}");
+        }
+    }
+}
+
 /// The PC platform.
 pub struct HostPlatform {
-    /// Simulated station with real wall-clock SNTP.
+    /// Simulated station.
     pub wifi: SimWifi,
+    /// The IP stack (SNTP reports the PC's clock).
+    pub net: SimNet,
     /// Settings (NVS image file with `--state`, or memory).
     pub settings: Box<dyn Kv + Send>,
     /// Manufacturing data (`mfg_nvs`).
@@ -55,6 +71,8 @@ pub struct HostPlatform {
     pub system: HostSystem,
     /// UART settings.
     pub uart: HostUart,
+    /// OS randomness.
+    pub entropy: OsEntropy,
 }
 
 impl HostPlatform {
@@ -65,40 +83,37 @@ impl HostPlatform {
         settings: Box<dyn Kv + Send>,
         mfg: HostMfg,
     ) -> Self {
-        let wifi =
-            SimWifi::new(aps).with_timing(Timing { join, ..Timing::default() }).with_wall_clock(|_| {
-                UnixTime(
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs()),
-                )
-            });
-        HostPlatform { wifi, settings, mfg, system: HostSystem::default(), uart: HostUart::default() }
+        let wifi = SimWifi::new(aps).with_timing(Timing { join, ..Timing::default() });
+        let net = SimNet::new(0).with_wall_clock(|_| {
+            UnixTime(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+        });
+        HostPlatform {
+            wifi,
+            net,
+            settings,
+            mfg,
+            system: HostSystem::default(),
+            uart: HostUart::default(),
+            entropy: OsEntropy,
+        }
     }
 }
 
 impl Platform for HostPlatform {
     type Wifi = SimWifi;
+    type Net = SimNet;
     type Settings = Box<dyn Kv + Send>;
     type Mfg = HostMfg;
 
-    fn mfg(&mut self) -> &mut HostMfg {
-        &mut self.mfg
-    }
-
-    fn wifi(&mut self) -> &mut SimWifi {
-        &mut self.wifi
-    }
-
-    fn settings(&mut self) -> &mut Box<dyn Kv + Send> {
-        &mut self.settings
-    }
-
-    fn system(&mut self) -> &mut dyn System {
-        &mut self.system
-    }
-
-    fn uart(&mut self) -> &mut dyn UartControl {
-        &mut self.uart
+    fn parts(&mut self) -> Parts<'_, Self> {
+        Parts {
+            wifi: &mut self.wifi,
+            net: &mut self.net,
+            settings: &mut self.settings,
+            mfg: &mut self.mfg,
+            system: &mut self.system,
+            uart: &mut self.uart,
+            entropy: &mut self.entropy,
+        }
     }
 }

@@ -43,16 +43,13 @@ fn options(cfg: &SimConfig) -> Options {
     });
     Options {
         info: FirmwareInfo {
-            at_version: format!("{}.0(esp-at-rs - ESP32C3 - at-sim)", env!("CARGO_PKG_VERSION")),
-            sdk_version: format!("at-sim {} (host simulator)", env!("CARGO_PKG_VERSION")),
-            build_id: String::from("at-sim"),
-            compile_time: String::from(env!("CARGO_PKG_VERSION")),
-            bin_version: format!("v{}", env!("CARGO_PKG_VERSION")),
-            module_name: String::from("MINI-1"),
+            build_id: format!("at-sim {}", env!("CARGO_PKG_VERSION")),
+            sdk_version: format!("at-sim-v{} (host simulator)", env!("CARGO_PKG_VERSION")),
+            bin_version: format!("at-sim-{}", env!("CARGO_PKG_VERSION")),
+            ..FirmwareInfo::default()
         },
         terminator,
-        sysstore_default: true,
-        allow_key_readback: false,
+        ..Options::default()
     }
 }
 
@@ -132,7 +129,7 @@ pub fn run(cfg: SimConfig) -> std::io::Result<()> {
         // Sleep until input, the firmware's deadline, or a retry of blocked output.
         let t = now();
         let mut wait = deadline.map(|d| d.saturating_since(t));
-        if out_blocked || (!input.is_empty() && fw.tx_len() < at_core::tx::TX_HIGH_WATER) {
+        if out_blocked || (!input.is_empty() && fw.wants_input()) {
             wait = Some(wait.map_or(Duration::from_millis(5), |w| w.min(Duration::from_millis(5))));
         }
         let msg = match wait {

@@ -2,8 +2,11 @@
 //!
 //! Stackable, seeded, and free of real time: every double here is driven by the test.
 //!
-//! * [`wifi`] — [`SimWifi`], a Wi-Fi station with simulated access points, join/DHCP/scan/SNTP
+//! * [`wifi`] — [`SimWifi`], a Wi-Fi station with simulated access points, join and scan
 //!   latencies and faults (an AP can disappear).
+//! * [`net`] — [`SimNet`], an IP stack (DHCP, DNS, SNTP, TCP/UDP sockets) whose remote hosts
+//!   are scripted by the test, with seeded faults: refused, reset, partial writes, delay, loss.
+//! * [`rng`] — a seeded generator and [`SeededEntropy`].
 //! * [`uart`] — an in-memory serial line; the device end implements `embedded-io`.
 //! * [`platform`] — [`MockPlatform`]: all doubles bundled as an `at_hal::Platform`, settings in
 //!   any `Kv` (in memory by default).
@@ -15,10 +18,14 @@
 #![warn(missing_docs)]
 
 pub mod flash;
+pub mod net;
 pub mod platform;
+pub mod rng;
 pub mod uart;
 pub mod wifi;
 
+pub use net::{Faults, NetTiming, PeerId, PeerState, SimNet};
 pub use platform::{MockPlatform, MockSystem, MockUartControl};
+pub use rng::{SeededEntropy, SplitMix64};
 pub use uart::{DeviceEnd, HostEnd, uart_pipe};
 pub use wifi::{SimAp, SimWifi, Timing};

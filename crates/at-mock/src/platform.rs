@@ -1,12 +1,14 @@
 //! [`MockPlatform`]: the simulated station, a settings store, and recording system and UART
 //! doubles, bundled as an [`at_hal::Platform`].
 
-use at_hal::Platform;
 use at_hal::kv::{Kv, MemKv};
+use at_hal::{Parts, Platform};
 use at_hal::storage::MfgStore;
 use at_hal::system::{HeapStats, System};
 use at_hal::uart::{UartConfig, UartConfigError, UartControl};
 
+use crate::net::SimNet;
+use crate::rng::SeededEntropy;
 use crate::wifi::{SimAp, SimWifi};
 
 /// Records restarts and reports fixed heap figures.
@@ -47,6 +49,8 @@ impl UartControl for MockUartControl {
 pub struct MockPlatform<K: Kv + 'static = MemKv, M: MfgStore + 'static = MemKv> {
     /// The station.
     pub wifi: SimWifi,
+    /// The IP stack.
+    pub net: SimNet,
     /// The settings store.
     pub settings: K,
     /// The manufacturing store (`mfg_nvs`).
@@ -55,6 +59,8 @@ pub struct MockPlatform<K: Kv + 'static = MemKv, M: MfgStore + 'static = MemKv> 
     pub system: MockSystem,
     /// UART control double.
     pub uart: MockUartControl,
+    /// Seeded random bytes.
+    pub entropy: SeededEntropy,
 }
 
 impl MockPlatform<MemKv> {
@@ -76,6 +82,7 @@ impl<K: Kv + 'static, M: MfgStore + 'static> MockPlatform<K, M> {
     pub fn with_stores(aps: Vec<SimAp>, settings: K, mfg: M) -> Self {
         MockPlatform {
             wifi: SimWifi::new(aps),
+            net: SimNet::new(0),
             settings,
             mfg,
             system: MockSystem {
@@ -88,32 +95,26 @@ impl<K: Kv + 'static, M: MfgStore + 'static> MockPlatform<K, M> {
                 },
             },
             uart: MockUartControl::default(),
+            entropy: SeededEntropy::new(0),
         }
     }
 }
 
 impl<K: Kv + 'static, M: MfgStore + 'static> Platform for MockPlatform<K, M> {
     type Wifi = SimWifi;
+    type Net = SimNet;
     type Settings = K;
     type Mfg = M;
 
-    fn mfg(&mut self) -> &mut M {
-        &mut self.mfg
-    }
-
-    fn wifi(&mut self) -> &mut SimWifi {
-        &mut self.wifi
-    }
-
-    fn settings(&mut self) -> &mut K {
-        &mut self.settings
-    }
-
-    fn system(&mut self) -> &mut dyn System {
-        &mut self.system
-    }
-
-    fn uart(&mut self) -> &mut dyn UartControl {
-        &mut self.uart
+    fn parts(&mut self) -> Parts<'_, Self> {
+        Parts {
+            wifi: &mut self.wifi,
+            net: &mut self.net,
+            settings: &mut self.settings,
+            mfg: &mut self.mfg,
+            system: &mut self.system,
+            uart: &mut self.uart,
+            entropy: &mut self.entropy,
+        }
     }
 }

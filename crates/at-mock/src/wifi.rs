@@ -4,10 +4,10 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use at_hal::time::{Instant, UnixTime};
+use at_hal::time::Instant;
 use at_hal::wifi::{
-    ApInfo, AuthMode, IpConfig, Ipv4, JoinError, JoinParams, MacAddr, ScanParams, Ssid, WifiError, WifiEvent,
-    WifiMode, WifiStation,
+    ApInfo, AuthMode, JoinError, JoinParams, MacAddr, ScanParams, Ssid, WifiError, WifiEvent, WifiMode,
+    WifiStation,
 };
 
 /// One simulated access point.
@@ -67,7 +67,7 @@ impl SimAp {
 enum Link {
     Idle,
     Joining { done: Instant, outcome: Result<usize, JoinError> },
-    Associated { ap: usize, ip_at: Option<Instant> },
+    Associated { ap: usize },
 }
 
 /// Timing of the simulation.
@@ -75,23 +75,15 @@ enum Link {
 pub struct Timing {
     /// From `start_join` to `Connected` (or the failure).
     pub join: Duration,
-    /// From `Connected` to `GotIp` with DHCP.
-    pub dhcp: Duration,
     /// A scan's duration.
     pub scan: Duration,
-    /// From SNTP enabled (and an address) to `TimeUpdated`.
-    pub sntp: Duration,
 }
 
 impl Default for Timing {
-    /// A realistic ~1 s join (so `busy p...` can be observed), 100 ms DHCP, 500 ms scan.
+    /// A realistic ~1 s join with DHCP (so `busy p...` can be observed: the simulated IP
+    /// stack adds 100 ms of DHCP), 500 ms scan.
     fn default() -> Self {
-        Timing {
-            join: Duration::from_millis(900),
-            dhcp: Duration::from_millis(100),
-            scan: Duration::from_millis(500),
-            sntp: Duration::from_millis(200),
-        }
+        Timing { join: Duration::from_millis(900), scan: Duration::from_millis(500) }
     }
 }
 
@@ -101,16 +93,10 @@ pub struct SimWifi {
     timing: Timing,
     mode: WifiMode,
     mac: MacAddr,
-    hostname: String,
-    dhcp: bool,
-    static_ip: Option<IpConfig>,
     link: Link,
     scan_done_at: Option<Instant>,
     scan_filter: (Option<Vec<u8>>, Option<MacAddr>, Option<u8>),
     results: Vec<ApInfo>,
-    sntp_enabled: bool,
-    sntp_at: Option<Instant>,
-    wall_clock: Box<dyn Fn(Instant) -> UnixTime + Send>,
     events: VecDeque<WifiEvent>,
     /// Joins started (for tests).
     pub joins_started: usize,
@@ -123,24 +109,17 @@ impl std::fmt::Debug for SimWifi {
 }
 
 impl SimWifi {
-    /// A station that sees `aps`. The wall clock SNTP "syncs" to is `2024-01-01T00:00:00Z`
-    /// plus the [`Instant`]; see [`SimWifi::with_wall_clock`].
+    /// A station that sees `aps`.
     pub fn new(aps: Vec<SimAp>) -> Self {
         SimWifi {
             aps,
             timing: Timing::default(),
             mode: WifiMode::Station,
             mac: MacAddr([0x58, 0xcf, 0x79, 0x00, 0x00, 0x01]),
-            hostname: String::from("espressif"),
-            dhcp: true,
-            static_ip: None,
             link: Link::Idle,
             scan_done_at: None,
             scan_filter: (None, None, None),
             results: Vec::new(),
-            sntp_enabled: false,
-            sntp_at: None,
-            wall_clock: Box::new(|now: Instant| UnixTime(1_704_067_200 + now.as_millis() / 1000)),
             events: VecDeque::new(),
             joins_started: 0,
         }
@@ -152,38 +131,9 @@ impl SimWifi {
         self
     }
 
-    /// Use `clock` as the time SNTP reports (the host backend passes the OS clock).
-    pub fn with_wall_clock(mut self, clock: impl Fn(Instant) -> UnixTime + Send + 'static) -> Self {
-        self.wall_clock = Box::new(clock);
-        self
-    }
-
     /// The access points, to change them mid-test (e.g. `present = false`).
     pub fn aps_mut(&mut self) -> &mut Vec<SimAp> {
         &mut self.aps
-    }
-
-    /// The hostname last set.
-    pub fn hostname(&self) -> &str {
-        &self.hostname
-    }
-
-    /// Whether DHCP is on.
-    pub fn dhcp(&self) -> bool {
-        self.dhcp
-    }
-
-    fn address(&self, ap: usize) -> IpConfig {
-        if let (false, Some(s)) = (self.dhcp, self.static_ip) {
-            return s;
-        }
-        let last = self.mac.0[5] % 200 + 20;
-        let net = 10 + (ap as u8 % 200);
-        IpConfig {
-            ip: Ipv4([192, 168, net, last]),
-            gateway: Ipv4([192, 168, net, 1]),
-            netmask: Ipv4([255, 255, 255, 0]),
-        }
     }
 
     fn drop_link(&mut self) {
@@ -252,24 +202,6 @@ impl WifiStation for SimWifi {
         }
     }
 
-    fn ip_config(&self) -> Option<IpConfig> {
-        match self.link {
-            Link::Associated { ap, ip_at: None } => Some(self.address(ap)),
-            _ if !self.dhcp => self.static_ip,
-            _ => None,
-        }
-    }
-
-    fn set_dhcp(&mut self, enabled: bool) {
-        self.dhcp = enabled;
-    }
-
-    fn set_static_ip(&mut self, config: IpConfig) -> Result<(), WifiError> {
-        self.static_ip = Some(config);
-        self.dhcp = false;
-        Ok(())
-    }
-
     fn mac(&self) -> MacAddr {
         self.mac
     }
@@ -279,17 +211,6 @@ impl WifiStation for SimWifi {
             return Err(WifiError::InvalidArgument);
         }
         self.mac = mac;
-        Ok(())
-    }
-
-    fn set_hostname(&mut self, hostname: &str) -> Result<(), WifiError> {
-        self.hostname = hostname.to_owned();
-        Ok(())
-    }
-
-    fn configure_sntp(&mut self, enabled: bool, now: Instant) -> Result<(), WifiError> {
-        self.sntp_enabled = enabled;
-        self.sntp_at = (enabled && self.ip_config().is_some()).then(|| now + self.timing.sntp);
         Ok(())
     }
 
@@ -303,8 +224,7 @@ impl WifiStation for SimWifi {
         match self.link.clone() {
             Link::Joining { done, outcome } if now >= done => match outcome {
                 Ok(ap) => {
-                    let ip_at = if self.dhcp { Some(now + self.timing.dhcp) } else { None };
-                    self.link = Link::Associated { ap, ip_at: ip_at.or(Some(now)) };
+                    self.link = Link::Associated { ap };
                     self.events.push_back(WifiEvent::Connected);
                 }
                 Err(e) => {
@@ -312,13 +232,6 @@ impl WifiStation for SimWifi {
                     self.events.push_back(WifiEvent::JoinFailed(e));
                 }
             },
-            Link::Associated { ap, ip_at: Some(t) } if now >= t => {
-                self.link = Link::Associated { ap, ip_at: None };
-                self.events.push_back(WifiEvent::GotIp(self.address(ap)));
-                if self.sntp_enabled && self.sntp_at.is_none() {
-                    self.sntp_at = Some(now + self.timing.sntp);
-                }
-            }
             _ => {}
         }
         if let Some(t) = self.scan_done_at
@@ -341,23 +254,15 @@ impl WifiStation for SimWifi {
                 self.events.push_back(WifiEvent::ScanDone);
             }
         }
-        if let Some(t) = self.sntp_at
-            && now >= t
-            && self.ip_config().is_some()
-        {
-            self.sntp_at = None;
-            self.events.push_back(WifiEvent::TimeUpdated((self.wall_clock)(now)));
-        }
         self.events.pop_front()
     }
 
     fn next_deadline(&self) -> Option<Instant> {
         let link = match self.link {
             Link::Joining { done, .. } => Some(done),
-            Link::Associated { ip_at, .. } => ip_at,
-            Link::Idle => None,
+            Link::Associated { .. } | Link::Idle => None,
         };
         let pending = (!self.events.is_empty()).then_some(Instant::ZERO);
-        [link, self.scan_done_at, self.sntp_at, pending].into_iter().flatten().min()
+        [link, self.scan_done_at, pending].into_iter().flatten().min()
     }
 }

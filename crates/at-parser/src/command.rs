@@ -4,16 +4,19 @@
 //!
 //! ```text
 //! line   = "AT" [ name ] [ "?" | "=?" | "=" params ]
-//! name   = "+" 1*(ALPHA / DIGIT / "_")      ; AT+GMR, AT+UART_CUR
-//!        | 1*(ALPHA / DIGIT)                ; basic commands: ATE0, ATE1
+//! name   = "+" 1*namechar                   ; AT+GMR, AT+UART_CUR
+//!        | 1*namechar                       ; basic commands: ATE0, ATE1
+//! namechar = ALPHA / DIGIT / "_" / "!" / "%" / "-" / "." / ":"
 //! params = param *( "," param )
 //! param  = ""                               ; omitted
 //!        | DQUOTE *(char / "\" any) DQUOTE  ; string, escapes \\ \" \, \<any>
 //!        | 1*(char / "\" any)               ; number or other bare token
 //! ```
 //!
-//! The prefix must be upper-case `AT` (ESP-AT rejects `at`, `At`, `aT`). Parameters are
-//! unescaped *in place* in the line buffer, so no allocation and no copy is needed, and
+//! The prefix `AT` is accepted in any case and the command name is upper-cased in place, as
+//! ESP-AT's shipped firmware does (v4.1.1.0 `at_cmd_parse`; its documentation's error table
+//! says `at` is rejected — the firmware wins, `docs/compat.md`). Parameters keep their case
+//! and are unescaped *in place* in the line buffer, so no allocation and no copy is needed, and
 //! strings are bytes (an SSID need not be UTF-8). An omitted parameter (`AT+X=1,,2`) and an
 //! empty string (`AT+X=1,"",2`) are different: see [`Param`].
 //!
@@ -123,18 +126,22 @@ impl<'a> Args<'a> {
 }
 
 fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'!' | b'%' | b'-' | b'.' | b':')
 }
 
 /// Parse a command line (without its terminator), unescaping parameters in place.
 ///
-/// Errors carry ESP-AT's codes: `0x01030000` for a missing/lower-case `AT`, `0x01090000` for a
-/// malformed name, `0x010800xx` for a malformed parameter `xx` (e.g. an unterminated string),
+/// Errors carry ESP-AT's codes: `0x01030000` for a missing `AT` (or an empty line), `0x01090000`
+/// for a malformed name, `0x010800xx` for a malformed parameter `xx` (e.g. an unterminated string),
 /// `0x0106xxyy` for more than [`MAX_PARAMS`] parameters.
 pub fn parse(line: &mut [u8]) -> Result<Command<'_>, AtError> {
-    let Some(rest) = line.strip_prefix(b"AT") else {
+    let [a, t, ..] = &*line else {
         return Err(AtError::new(ErrorCode::NO_AT, "command does not start with \"AT\""));
     };
+    if !a.eq_ignore_ascii_case(&b'A') || !t.eq_ignore_ascii_case(&b'T') {
+        return Err(AtError::new(ErrorCode::NO_AT, "command does not start with \"AT\""));
+    }
+    let rest = &line[2..];
     let name_len = match rest.first() {
         Some(b'+') => 1 + rest[1..].iter().take_while(|&&b| is_name_byte(b)).count(),
         _ => rest.iter().take_while(|&&b| is_name_byte(b)).count(),
@@ -145,6 +152,7 @@ pub fn parse(line: &mut [u8]) -> Result<Command<'_>, AtError> {
     // Split the buffer: `line = "AT" name tail`.
     let (_, after_at) = line.split_at_mut(2);
     let (name, tail) = after_at.split_at_mut(name_len);
+    name.make_ascii_uppercase();
     let name: &[u8] = name;
     let form = match &*tail {
         [] => Form::Exec,
@@ -270,9 +278,14 @@ mod tests {
 
     #[test]
     fn prefix_rules() {
-        for bad in [&b"at"[..], b"At+GMR", b"aT", b"", b"A", b"+GMR", b" AT"] {
+        for bad in [&b""[..], b"A", b"+GMR", b" AT", b"TA"] {
             assert_eq!(p(bad).unwrap_err().code, ErrorCode::NO_AT, "{:?}", bad.escape_ascii());
         }
+        // Any case of the prefix; the name is upper-cased (ESP-AT's firmware, not its docs).
+        for ok in [&b"at"[..], b"At", b"aT"] {
+            assert_eq!(p(ok).unwrap().1, "exec");
+        }
+        assert_eq!(p(b"at+gmr").unwrap().0, b"+GMR".to_vec());
         for bad in [&b"AT+"[..], b"AT+GMR?x", b"AT+C\xffJAP", b"AT+GMR ", b"AT\0"] {
             assert_eq!(p(bad).unwrap_err().code, ErrorCode::UNSUPPORTED, "{:?}", bad.escape_ascii());
         }

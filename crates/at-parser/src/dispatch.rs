@@ -9,8 +9,11 @@
 //!   ([`ResultCode::bytes`]);
 //! * `Ok(Reply::Pending(poll))` — the command keeps running (joining an AP, say): the caller
 //!   answers further input with `busy p...` and calls `poll` until it yields the outcome;
-//! * `Ok(Reply::Data { .. })` — print a prompt (`\r\nOK\r\n\r\n>`), then pass exactly `len`
-//!   raw bytes (or everything until `+++`) to `handler` in chunks;
+//!   unsolicited messages may appear meanwhile;
+//! * `Ok(Reply::Stream(poll))` — the same, but the command is writing a response across
+//!   polls (a large read): unsolicited messages wait until it ends, so they never split it;
+//! * `Ok(Reply::Data(phase))` — print a prompt, then pass raw bytes to the phase's handler
+//!   ([`DataPhase`]: the data-phase contract);
 //! * `Err(AtError)` — `ERROR`, preceded with `AT+SYSLOG=1` by `+ERRINFO:"<reason>"` and
 //!   `ERR CODE:0x...` lines ([`write_error`]).
 //!
@@ -25,16 +28,32 @@ use crate::error::{AtError, ErrorCode};
 use crate::framer::DataLen;
 use crate::result::{BUSY, ResultCode};
 
-/// Where responses go: the firmware's transmit queue. Writing never fails; the queue decides
-/// what to do when full (and must not block).
+/// Where responses go: the firmware's transmit queue.
+///
+/// Writing never fails and never drops bytes. The queue has a nominal capacity; [`room`]
+/// says how much of it is left, and code that can produce a lot (a streamed read, received
+/// link data) writes only what fits and continues on a later poll. Short responses are
+/// written whole: the firmware starts a command only when the queue has room for any
+/// non-streamed response.
+///
+/// [`room`]: Output::room
 pub trait Output {
     /// Queue `bytes` for the AT port.
     fn write(&mut self, bytes: &[u8]);
+
+    /// Bytes that can be queued before the queue reaches its capacity.
+    fn room(&self) -> usize {
+        usize::MAX
+    }
 }
 
 impl<O: Output + ?Sized> Output for &mut O {
     fn write(&mut self, bytes: &[u8]) {
         (**self).write(bytes)
+    }
+
+    fn room(&self) -> usize {
+        (**self).room()
     }
 }
 
@@ -66,6 +85,11 @@ impl<'a> Call<'a> {
         self.out.write(bytes);
     }
 
+    /// Room left in the transmit queue ([`Output::room`]).
+    pub fn room(&self) -> usize {
+        self.out.room()
+    }
+
     /// Write formatted text followed by `\r\n` (an information line such as `+CWMODE:1`).
     pub fn line(&mut self, args: fmt::Arguments<'_>) {
         let _ = fmt::Write::write_fmt(self, args);
@@ -85,15 +109,41 @@ impl fmt::Write for Call<'_> {
     }
 }
 
-/// Data delivered to a [`Reply::Data`] handler.
+/// Data delivered to a data phase's handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataEvent<'a> {
-    /// The next chunk of raw bytes.
+    /// The next chunk of raw bytes (never more than the phase's [`DataPhase::room`] said).
     Bytes(&'a [u8]),
     /// All `len` bytes have arrived (exact phases only).
     Complete,
     /// `+++` ended the phase. For an exact phase, fewer than `len` bytes arrived.
     Escaped,
+}
+
+/// What a data handler answers.
+pub enum DataFlow<C> {
+    /// The bytes were taken; keep going. (For `Complete` and `Escaped` it means `ok()`.)
+    Continue,
+    /// The phase is over and the command ends with `outcome`. After [`DataEvent::Bytes`],
+    /// `used` bytes of the chunk belonged to the phase and the rest is command input again
+    /// (CIPSENDEX's `\0`); after `Complete` / `Escaped`, `used` is ignored.
+    Finish {
+        /// Bytes of the chunk the phase took.
+        used: usize,
+        /// How the command ends.
+        outcome: Outcome<C>,
+    },
+    /// The phase failed: the rest of the declared bytes are discarded (never run as
+    /// commands), then the error is reported. An unbounded phase discards until `+++`. The
+    /// handler cleans up its own state before answering this.
+    Fail(AtError),
+}
+
+impl<C> DataFlow<C> {
+    /// End the phase with `outcome` (for `Complete` / `Escaped`, or after all of a chunk).
+    pub fn done(outcome: Outcome<C>) -> Self {
+        DataFlow::Finish { used: usize::MAX, outcome }
+    }
 }
 
 /// Handler for the test, query and exec forms.
@@ -102,25 +152,64 @@ pub type Handler<C> = fn(&mut C, &mut Call<'_>) -> Outcome<C>;
 pub type SetHandler<C> = fn(&mut C, &mut Call<'_>, &Args<'_>) -> Outcome<C>;
 /// Continuation of a pending command: `None` while still running.
 pub type PollHandler<C> = fn(&mut C, &mut Call<'_>) -> Option<Outcome<C>>;
-/// Receiver of a data phase. Its outcome is used only for the final event (`Complete` or
-/// `Escaped`) — or for an `Err` at any time, which ends the phase early.
-pub type DataHandler<C> = fn(&mut C, &mut Call<'_>, DataEvent<'_>) -> Outcome<C>;
+/// Receiver of a data phase.
+pub type DataHandler<C> = fn(&mut C, &mut Call<'_>, DataEvent<'_>) -> DataFlow<C>;
+/// How many more bytes a data phase can take now (backpressure: 0 stops reading the UART).
+pub type RoomFn<C> = fn(&mut C) -> usize;
+
+/// A data phase: the contract for everything that reads raw bytes after `>` (CIPSEND,
+/// CIPSENDL, passthrough, SYSMFG and SYSFLASH writes).
+///
+/// 1. The firmware prints `prompt` and switches the UART to data mode.
+/// 2. Before feeding bytes it asks [`room`](DataPhase::room): the handler never gets more
+///    than that, and at 0 the firmware stops reading the UART (the host's flow control or
+///    the UART FIFO holds the rest) until room frees up.
+/// 3. The handler gets [`DataEvent::Bytes`] chunks, then `Complete` (exact length reached)
+///    or `Escaped` (`+++` with guard times); it may end early with [`DataFlow::Finish`].
+/// 4. If it answers [`DataFlow::Fail`], the rest of the declared bytes are read and
+///    discarded, then the error is printed: payload bytes are never executed as commands.
+pub struct DataPhase<C> {
+    /// How many bytes.
+    pub len: DataLen,
+    /// What to print first (ESP-AT: `\r\nOK\r\n\r\n>` for most, `>` for some).
+    pub prompt: &'static [u8],
+    /// Receives the bytes and the end of the phase.
+    pub handler: DataHandler<C>,
+    /// Backpressure; `None`: the phase takes whatever comes (it buffers at most `len`).
+    pub room: Option<RoomFn<C>>,
+}
+
+impl<C> Clone for DataPhase<C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<C> Copy for DataPhase<C> {}
+
+impl<C> DataPhase<C> {
+    /// An exact-length phase after ESP-AT's usual prompt (`\r\nOK\r\n\r\n>`), no backpressure.
+    pub fn exact(len: usize, handler: DataHandler<C>) -> Self {
+        DataPhase {
+            len: DataLen::Exact(len),
+            prompt: ResultCode::OkAndInputPrompt.bytes(),
+            handler,
+            room: None,
+        }
+    }
+}
 
 /// A successful handler answer.
 pub enum Reply<C> {
     /// Print this result code and finish.
     Done(ResultCode),
-    /// Still running: poll the continuation; input meanwhile gets `busy p...`.
+    /// Still running: poll the continuation; input meanwhile gets `busy p...`; unsolicited
+    /// messages may be printed meanwhile.
     Pending(PollHandler<C>),
-    /// Print `prompt`, then deliver a data phase of `len` bytes to `handler`.
-    Data {
-        /// How many bytes.
-        len: DataLen,
-        /// What to print first (usually `ResultCode::OkAndInputPrompt.bytes()`).
-        prompt: &'static [u8],
-        /// Receives the bytes and the end of the phase.
-        handler: DataHandler<C>,
-    },
+    /// Still running and writing its response across polls: like `Pending`, but unsolicited
+    /// messages are held back until it ends.
+    Stream(PollHandler<C>),
+    /// Start a data phase.
+    Data(DataPhase<C>),
 }
 
 impl<C> Clone for Reply<C> {
@@ -135,7 +224,8 @@ impl<C> fmt::Debug for Reply<C> {
         match self {
             Reply::Done(c) => f.debug_tuple("Done").field(c).finish(),
             Reply::Pending(_) => f.write_str("Pending"),
-            Reply::Data { len, .. } => f.debug_struct("Data").field("len", len).finish(),
+            Reply::Stream(_) => f.write_str("Stream"),
+            Reply::Data(p) => f.debug_struct("Data").field("len", &p.len).finish(),
         }
     }
 }
@@ -170,7 +260,8 @@ impl<C> CommandDef<C> {
 
     /// Run the handler for `cmd`'s form. A missing handler is `ERR CODE:0x010c0000`.
     pub fn invoke(&self, ctx: &mut C, cmd: &Command<'_>, call: &mut Call<'_>) -> Outcome<C> {
-        let missing = AtError::new(ErrorCode::OP_ERROR, "command does not support this form");
+        // ESP-AT answers a form a command lacks with a bare ERROR (no ERR CODE).
+        let missing = AtError::quiet(ErrorCode::OP_ERROR, "command does not support this form");
         match cmd.form {
             Form::Test => self.test.ok_or(missing).and_then(|h| h(ctx, call)),
             Form::Query => self.query.ok_or(missing).and_then(|h| h(ctx, call)),
@@ -221,7 +312,7 @@ pub struct ErrorReporting {
 /// Write `+ERRINFO`/`ERR CODE` lines (if enabled) and `\r\nERROR\r\n`.
 pub fn write_error(out: &mut dyn Output, err: &AtError, reporting: ErrorReporting) {
     if reporting.syslog {
-        write_diagnostics(out, err.reason, err.code);
+        write_diagnostics(out, err);
     }
     out.write(ResultCode::Error.bytes());
 }
@@ -235,9 +326,8 @@ pub fn write_busy(out: &mut dyn Output, reporting: ErrorReporting) {
     out.write(BUSY);
 }
 
-fn write_diagnostics(out: &mut dyn Output, reason: &str, code: ErrorCode) {
-    out.write(b"+ERRINFO:\"");
-    for part in reason.split_inclusive(['"', '\\']) {
+fn write_escaped(out: &mut dyn Output, text: &str) {
+    for part in text.split_inclusive(['"', '\\']) {
         match part.as_bytes().split_last() {
             Some((&q @ (b'"' | b'\\'), head)) => {
                 out.write(head);
@@ -246,7 +336,20 @@ fn write_diagnostics(out: &mut dyn Output, reason: &str, code: ErrorCode) {
             _ => out.write(part.as_bytes()),
         }
     }
+}
+
+fn write_diagnostics(out: &mut dyn Output, err: &AtError) {
+    out.write(b"+ERRINFO:\"");
+    if !err.detail.is_empty() {
+        write_escaped(out, err.detail.as_str());
+        out.write(b": ");
+    }
+    write_escaped(out, err.reason);
     out.write(b"\"\r\n");
+    if !err.printed {
+        return;
+    }
+    let code = err.code;
     let mut w = FmtOut(out);
     let _ = fmt::Write::write_fmt(&mut w, format_args!("ERR CODE:{code}\r\n"));
 }

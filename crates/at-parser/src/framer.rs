@@ -8,12 +8,14 @@
 //!
 //! Modes:
 //! * **command** — bytes are assembled into a line of at most `N` bytes *including* its
-//!   terminator (ESP-AT: 256). The default terminator is CR LF: a LF not preceded by CR ends
-//!   the line with [`FrameError::NoTerminator`]. A configurable single byte may be used
-//!   instead ([`Terminator::Byte`]); with `\n` a preceding `\r` is dropped, with `\r` a
-//!   following `\n` is ignored, so either kind of client works.
+//!   terminator (ESP-AT: 256). The default terminator is CR LF, and only CR LF ends a line:
+//!   a LF without a CR before it is part of the line (ESP-AT's firmware waits for more input
+//!   after `AT\n`). A configurable single byte may be used instead ([`Terminator::Byte`]);
+//!   with `\n` a preceding `\r` is dropped, with `\r` a following `\n` is ignored, so
+//!   either kind of client works. Bytes past the limit are dropped (the caller still echoes
+//!   them: [`Framer::feed`] reports every byte it consumed).
 //! * **busy** — set by the caller while a command executes: every complete line becomes
-//!   [`Event::Busy`] (the caller prints `busy p...`).
+//!   [`Event::Busy`] (the caller prints `busy p...`, or restarts on `AT+RST`).
 //! * **data** — after a `>` prompt: bytes are passed through raw ([`Event::Data`]), exactly
 //!   `n` of them ([`DataLen::Exact`]) or until `+++` ([`DataLen::Unbounded`], passthrough).
 //!   `+++` counts only with ESP-AT's guard times: at least [`GUARD`] of silence before the
@@ -58,19 +60,18 @@ pub enum DataLen {
 pub enum FrameError {
     /// The line exceeded the limit; its excess bytes were discarded.
     TooLong,
-    /// CR LF expected, a bare LF arrived.
-    NoTerminator,
 }
 
-/// What the framer found.
+/// What the framer found. `'f` borrows the framer's line buffer, `'i` the input chunk (data
+/// bytes are handed out straight from the input, without a copy).
 #[derive(Debug, PartialEq, Eq)]
-pub enum Event<'a> {
+pub enum Event<'f, 'i> {
     /// A complete command line. `line` holds the bytes as received, terminator included
     /// (what echo prints); `line[..text_len]` is the command text (mutable, so parameters
     /// can be unescaped in place).
     Line {
         /// The received bytes, terminator included.
-        line: &'a mut [u8],
+        line: &'f mut [u8],
         /// Length of the text before the terminator.
         text_len: usize,
     },
@@ -79,12 +80,16 @@ pub enum Event<'a> {
         /// What was wrong.
         error: FrameError,
         /// The retained bytes.
-        received: &'a [u8],
+        received: &'f [u8],
     },
-    /// A complete line arrived in busy mode (and was discarded).
-    Busy,
+    /// A complete line arrived in busy mode; `line` is what was kept of it (terminator
+    /// included), for the caller to recognise `AT+RST`. It is not executed.
+    Busy {
+        /// The retained bytes.
+        line: &'f [u8],
+    },
     /// Raw bytes of the data phase.
-    Data(&'a [u8]),
+    Data(&'i [u8]),
     /// The exact-length data phase has received all its bytes; the framer is back in
     /// command mode.
     DataComplete,
@@ -129,6 +134,8 @@ pub struct Framer<const N: usize = MAX_LINE> {
     held_at: Instant,
     /// All bytes of an exact data phase were delivered; report DataComplete next.
     complete_pending: bool,
+    /// The last byte dropped from an over-long line (to recognise its CR LF).
+    last_dropped: Option<u8>,
 }
 
 impl<const N: usize> Default for Framer<N> {
@@ -151,6 +158,7 @@ impl<const N: usize> Framer<N> {
             held: 0,
             held_at: Instant::ZERO,
             complete_pending: false,
+            last_dropped: None,
         }
     }
 
@@ -217,7 +225,7 @@ impl<const N: usize> Framer<N> {
     ///
     /// An event that was due before `input` arrived (a completed escape guard) is returned
     /// first with 0 bytes consumed.
-    pub fn feed<'a>(&'a mut self, input: &'a [u8], now: Instant) -> (Option<Event<'a>>, usize) {
+    pub fn feed<'f, 'i>(&'f mut self, input: &'i [u8], now: Instant) -> (Option<Event<'f, 'i>>, usize) {
         if self.complete_pending || self.escape_due(now) {
             return (self.poll(now), 0);
         }
@@ -230,7 +238,7 @@ impl<const N: usize> Framer<N> {
     /// Report an event that became due by time alone (end of a data phase, the silence after
     /// `+++`, or held pluses that turned out to be data). Call when
     /// [`Framer::next_deadline`] passes, and in general once per poll.
-    pub fn poll(&mut self, now: Instant) -> Option<Event<'static>> {
+    pub fn poll(&mut self, now: Instant) -> Option<Event<'static, 'static>> {
         if self.complete_pending {
             self.complete_pending = false;
             self.mode = Mode::Command;
@@ -259,7 +267,7 @@ impl<const N: usize> Framer<N> {
         self.held > 0 && now.saturating_since(self.held_at) >= GUARD
     }
 
-    fn feed_line<'a>(&'a mut self, mut input: &'a [u8]) -> (Option<Event<'a>>, usize) {
+    fn feed_line<'f, 'i>(&'f mut self, mut input: &'i [u8]) -> (Option<Event<'f, 'i>>, usize) {
         let mut skipped = 0;
         if core::mem::take(&mut self.skip_lf) && self.len == 0 && input.first() == Some(&b'\n') {
             input = &input[1..];
@@ -269,18 +277,36 @@ impl<const N: usize> Framer<N> {
             Terminator::CrLf => b'\n',
             Terminator::Byte(t) => t,
         };
-        // Copy up to and including the terminator in one go; bytes past the buffer's end
-        // are dropped and flagged.
-        let (take, end) = match memchr::memchr(term, input) {
+        // Find the end of the line: the terminator byte (for CR LF: a LF whose previous byte,
+        // in this chunk or the line so far, is CR).
+        let mut from = 0;
+        let end = loop {
+            let Some(i) = memchr::memchr(term, &input[from..]).map(|i| from + i) else { break None };
+            let ends = match self.terminator {
+                Terminator::CrLf => {
+                    let prev = if i > 0 { input.get(i - 1).copied() } else { self.last_byte() };
+                    prev == Some(b'\r')
+                }
+                Terminator::Byte(_) => true,
+            };
+            if ends {
+                break Some(i);
+            }
+            from = i + 1;
+        };
+        let (take, end) = match end {
             Some(i) => (i + 1, true),
             None => (input.len(), false),
         };
+        // Copy up to and including the terminator in one go; bytes past the buffer's end
+        // are dropped and flagged (the last kept byte is remembered for the CR LF check).
         let room = N - self.len;
         let keep = take.min(room);
         self.buf[self.len..self.len + keep].copy_from_slice(&input[..keep]);
         self.len += keep;
         if keep < take {
             self.overflow = true;
+            self.last_dropped = input.get(take - 1).copied();
             if end {
                 // Keep the terminator as the last byte so the line still ends where it did.
                 if let Some(last) = self.buf.last_mut() {
@@ -298,13 +324,22 @@ impl<const N: usize> Framer<N> {
         (Some(self.finish_line()), skipped + take)
     }
 
-    fn finish_line(&mut self) -> Event<'_> {
+    /// The last byte received of the line being assembled (dropped ones included).
+    fn last_byte(&self) -> Option<u8> {
+        if self.overflow {
+            return self.last_dropped;
+        }
+        self.len.checked_sub(1).and_then(|i| self.buf.get(i)).copied()
+    }
+
+    fn finish_line<'i>(&mut self) -> Event<'_, 'i> {
         let n = core::mem::take(&mut self.len);
         let overflow = core::mem::take(&mut self.overflow);
-        if self.mode == Mode::Busy {
-            return Event::Busy;
-        }
+        self.last_dropped = None;
         let line = &mut self.buf[..n];
+        if self.mode == Mode::Busy {
+            return Event::Busy { line };
+        }
         if overflow {
             return Event::LineError { error: FrameError::TooLong, received: line };
         }
@@ -312,10 +347,8 @@ impl<const N: usize> Framer<N> {
         let mut text_len = n.saturating_sub(1);
         match self.terminator {
             Terminator::CrLf => {
-                if text_len == 0 || line[text_len - 1] != b'\r' {
-                    return Event::LineError { error: FrameError::NoTerminator, received: line };
-                }
-                text_len -= 1;
+                // The line ended at a LF preceded by CR (see `feed_line`).
+                text_len = text_len.saturating_sub(1);
             }
             Terminator::Byte(b'\n') => {
                 if text_len > 0 && line[text_len - 1] == b'\r' {
@@ -327,12 +360,12 @@ impl<const N: usize> Framer<N> {
         Event::Line { line, text_len }
     }
 
-    fn feed_data<'a>(
-        &'a mut self,
-        input: &'a [u8],
+    fn feed_data<'f, 'i>(
+        &'f mut self,
+        input: &'i [u8],
         now: Instant,
         remaining: Option<usize>,
-    ) -> (Option<Event<'a>>, usize) {
+    ) -> (Option<Event<'f, 'i>>, usize) {
         let Some(&first) = input.first() else {
             return (None, 0);
         };
@@ -376,7 +409,7 @@ impl<const N: usize> Framer<N> {
 
     /// Deliver held pluses as data. Pluses beyond an exact phase's end start the next
     /// command line.
-    fn release_held(&mut self) -> Option<Event<'static>> {
+    fn release_held(&mut self) -> Option<Event<'static, 'static>> {
         let held = usize::from(core::mem::take(&mut self.held));
         let deliver = match self.mode {
             Mode::Data { remaining: Some(r) } => held.min(r),
@@ -406,17 +439,17 @@ mod tests {
     enum Ev {
         Line(Vec<u8>),
         Err(FrameError),
-        Busy,
+        Busy(Vec<u8>),
         Data(Vec<u8>),
         Complete,
         Escape,
     }
 
-    fn own(e: Event<'_>) -> Ev {
+    fn own(e: Event<'_, '_>) -> Ev {
         match e {
             Event::Line { line, text_len } => Ev::Line(line[..text_len].to_vec()),
             Event::LineError { error, .. } => Ev::Err(error),
-            Event::Busy => Ev::Busy,
+            Event::Busy { line } => Ev::Busy(line.to_vec()),
             Event::Data(d) => Ev::Data(d.to_vec()),
             Event::DataComplete => Ev::Complete,
             Event::Escape => Ev::Escape,
@@ -449,15 +482,18 @@ mod tests {
         let mut f: Framer = Framer::default();
         let mut out = Vec::new();
         feed_all(&mut f, b"AT\r\nAT+GMR\r\n\r\nX\n", ms(0), &mut out);
-        assert_eq!(
-            out,
-            [
-                Ev::Line(b"AT".to_vec()),
-                Ev::Line(b"AT+GMR".to_vec()),
-                Ev::Line(b"".to_vec()),
-                Ev::Err(FrameError::NoTerminator)
-            ]
-        );
+        assert_eq!(out, [Ev::Line(b"AT".to_vec()), Ev::Line(b"AT+GMR".to_vec()), Ev::Line(b"".to_vec())]);
+        // A LF without CR does not end the line: ESP-AT waits for CR LF.
+        out.clear();
+        feed_all(&mut f, b"\r", ms(0), &mut out);
+        assert!(out.is_empty());
+        feed_all(&mut f, b"\n", ms(0), &mut out);
+        assert_eq!(out, [Ev::Line(b"X\n".to_vec())]);
+        // CR and LF split across chunks.
+        out.clear();
+        feed_all(&mut f, b"AT\r", ms(0), &mut out);
+        feed_all(&mut f, b"\nAT\n\r\n", ms(0), &mut out);
+        assert_eq!(out, [Ev::Line(b"AT".to_vec()), Ev::Line(b"AT\n".to_vec())]);
     }
 
     #[test]
@@ -496,7 +532,7 @@ mod tests {
         f.set_busy(true);
         let mut out = Vec::new();
         feed_all(&mut f, b"AT\r\nAT", ms(0), &mut out);
-        assert_eq!(out, [Ev::Busy]);
+        assert_eq!(out, [Ev::Busy(b"AT\r\n".to_vec())]);
         f.set_busy(false);
         out.clear();
         feed_all(&mut f, b"\r\n", ms(0), &mut out);

@@ -1,10 +1,13 @@
 //! Typed access to [`Args`]: integers with range checks, strings as bytes, omission.
 //!
-//! Error codes follow ESP-AT: a string where a number is expected (or the reverse) is
-//! `PARA_TYPE(i)`, an unparsable number `PARA_PARSE_FAIL(i)`, a value out of range
-//! `PARA_INVALID(i)`, a string of the wrong length `PARA_LENGTH(i)`, and a missing required
-//! parameter `PARA_NUM(need, given)` (when the line is too short) or `PARA_INVALID(i)` (when
-//! it is left empty between commas).
+//! Error codes follow ESP-AT's shipped firmware (v4.1.1.0, its `esp_at_get_para_as_*`
+//! getters): a parameter of the wrong kind (a string where a number is expected or the
+//! reverse), an unparsable number, or a required parameter beyond the end of the line is
+//! `PARA_PARSE_FAIL(i)` and is printed with AT+SYSLOG=1. Everything the handlers check
+//! themselves — a value out of range `PARA_INVALID(i)`, a string of the wrong length
+//! `PARA_LENGTH(i)`, a required parameter left empty between commas `PARA_INVALID(i)`, the
+//! wrong number of parameters `PARA_NUM(need, given)` — gives a bare `ERROR` there, so these
+//! are kept in the API but not printed.
 
 use core::ops::RangeInclusive;
 
@@ -54,7 +57,7 @@ impl<'a> Args<'a> {
 
     fn missing(&self, i: usize) -> AtError {
         if i >= self.len() {
-            AtError::count(i + 1, self.len(), "required parameter missing")
+            AtError::new(ErrorCode::para_parse_fail(i), "required parameter missing")
         } else {
             AtError::invalid(i, "required parameter omitted")
         }
@@ -64,7 +67,7 @@ impl<'a> Args<'a> {
     pub fn opt_int(&self, i: usize) -> Result<Option<i64>, AtError> {
         match self.get(i) {
             Param::Omitted => Ok(None),
-            Param::Str(_) => Err(AtError::new(ErrorCode::para_type(i), "parameter must be a number")),
+            Param::Str(_) => Err(AtError::new(ErrorCode::para_parse_fail(i), "parameter must be a number")),
             Param::Bare(t) => parse_int(t)
                 .map(Some)
                 .ok_or(AtError::new(ErrorCode::para_parse_fail(i), "parameter is not a valid integer")),
@@ -99,7 +102,9 @@ impl<'a> Args<'a> {
         match self.get(i) {
             Param::Omitted => Ok(None),
             Param::Str(s) => Ok(Some(s)),
-            Param::Bare(_) => Err(AtError::new(ErrorCode::para_type(i), "parameter must be a quoted string")),
+            Param::Bare(_) => {
+                Err(AtError::new(ErrorCode::para_parse_fail(i), "parameter must be a quoted string"))
+            }
         }
     }
 
@@ -112,7 +117,7 @@ impl<'a> Args<'a> {
     pub fn opt_str_len(&self, i: usize, len: RangeInclusive<usize>) -> Result<Option<&'a [u8]>, AtError> {
         match self.opt_str(i)? {
             Some(s) if !len.contains(&s.len()) => {
-                Err(AtError::new(ErrorCode::para_length(i), "string parameter has a bad length"))
+                Err(AtError::quiet(ErrorCode::para_length(i), "string parameter has a bad length"))
             }
             s => Ok(s),
         }
@@ -126,7 +131,7 @@ impl<'a> Args<'a> {
     /// A required string that is valid UTF-8 (for names, hosts and the like).
     pub fn utf8(&self, i: usize, len: RangeInclusive<usize>) -> Result<&'a str, AtError> {
         core::str::from_utf8(self.str_len(i, len)?)
-            .map_err(|_| AtError::new(ErrorCode::para_invalid(i), "string parameter is not UTF-8"))
+            .map_err(|_| AtError::invalid(i, "string parameter is not UTF-8"))
     }
 }
 
@@ -162,12 +167,13 @@ mod tests {
             assert_eq!(a.int(0), Ok(1));
             assert_eq!(a.opt_int(1), Ok(None));
             assert_eq!(a.int(1).unwrap_err().code, ErrorCode::para_invalid(1));
-            assert_eq!(a.int(2).unwrap_err().code, ErrorCode::para_type(2));
+            assert_eq!(a.int(2).unwrap_err().code, ErrorCode::para_parse_fail(2));
             assert_eq!(a.str(2), Ok(&b"s"[..]));
-            assert_eq!(a.str(0).unwrap_err().code, ErrorCode::para_type(0));
+            assert_eq!(a.str(0).unwrap_err().code, ErrorCode::para_parse_fail(0));
             assert_eq!(a.int(3).unwrap_err().code, ErrorCode::para_parse_fail(3));
             assert_eq!(a.int_in(4, 0..=5).unwrap_err().code, ErrorCode::para_invalid(4));
-            assert_eq!(a.int(9).unwrap_err().code, ErrorCode::para_num(10, 5));
+            assert_eq!(a.int(9).unwrap_err().code, ErrorCode::para_parse_fail(9));
+            assert!(a.int(9).unwrap_err().printed && !a.int_in(4, 0..=5).unwrap_err().printed);
             assert_eq!(a.int_or(9, 0..=1, 1), Ok(1));
             assert_eq!(a.str_len(2, 2..=4).unwrap_err().code, ErrorCode::para_length(2));
             assert_eq!(a.expect_count(1, 3).unwrap_err().code, ErrorCode::para_num(3, 5));

@@ -49,7 +49,7 @@ fn run(chunks: &[(Vec<u8>, u64)], term: Terminator, data_after: Option<usize>) -
     out
 }
 
-fn own(e: Event<'_>, lines: &mut usize, _: Option<()>) -> Ev {
+fn own(e: Event<'_, '_>, lines: &mut usize, _: Option<()>) -> Ev {
     match e {
         Event::Line { line, text_len } => {
             *lines += 1;
@@ -71,7 +71,7 @@ fn own(e: Event<'_>, lines: &mut usize, _: Option<()>) -> Ev {
             Ev::Line(text, parsed)
         }
         Event::LineError { .. } => Ev::Err,
-        Event::Busy => Ev::Err,
+        Event::Busy { .. } => Ev::Err,
         Event::Data(d) => Ev::Data(d.to_vec()),
         Event::DataComplete => Ev::Complete,
         Event::Escape => Ev::Escape,

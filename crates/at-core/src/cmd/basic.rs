@@ -2,9 +2,9 @@
 //! AT+SYSSTORE, AT+UART_CUR/_DEF, AT+SYSRAM.
 
 use at_hal::uart::UartConfig;
-use at_parser::{Args, AtError, Call, Outcome, ok};
+use at_parser::{Args, AtError, Call, ExecFail, Outcome, ok};
 
-use crate::core::{Core, Deferred};
+use crate::core::Core;
 use crate::settings::{Key, Settings, uart_config};
 use at_hal::Platform;
 
@@ -20,26 +20,29 @@ pub(crate) fn at<P: Platform>(_: &mut Core<P>, _: &mut Call<'_>) -> Out<P> {
 }
 
 pub(crate) fn echo_off<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>) -> Out<P> {
-    c.echo = false;
+    c.st.basic.echo = false;
     ok()
 }
 
 pub(crate) fn echo_on<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>) -> Out<P> {
-    c.echo = true;
+    c.st.basic.echo = true;
     ok()
 }
 
 pub(crate) fn gmr<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    let i = &c.info;
-    call.line(format_args!("AT version:{}", i.at_version));
+    let i = &c.st.basic.info;
+    call.line(format_args!(
+        "AT version:{}({} - {} - {} {})",
+        i.at_version, i.build_id, i.chip, i.compile_date, i.compile_time
+    ));
     call.line(format_args!("SDK version:{}", i.sdk_version));
-    call.line(format_args!("compile time({}):{}", i.build_id, i.compile_time));
+    call.line(format_args!("compile time({}):{} {}", i.build_id, i.compile_date, i.compile_time));
     call.line(format_args!("Bin version:{}({})", i.bin_version, i.module_name));
     ok()
 }
 
 pub(crate) fn rst<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>) -> Out<P> {
-    c.deferred = Some(Deferred::Restart);
+    c.deferred.restart = true;
     ok()
 }
 
@@ -47,53 +50,53 @@ pub(crate) fn rst_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'
     a.expect_count(1, 1)?;
     match a.int_in(0, 0..=1)? {
         0 => {
-            c.deferred = Some(Deferred::Restart);
+            c.deferred.restart = true;
             ok()
         }
-        _ => Err(AtError::exec(1, "download mode is not available on this platform")),
+        _ => Err(AtError::exec(ExecFail::NoDownloadMode)),
     }
 }
 
 pub(crate) fn restore<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>) -> Out<P> {
     Settings::erase_all(c.platform.settings()).map_err(|e| {
         log::error!("AT+RESTORE: erasing settings failed: {e}");
-        AtError::exec(1, "erasing the stored settings failed")
+        AtError::exec(ExecFail::SettingsErase)
     })?;
-    c.deferred = Some(Deferred::Restart);
+    c.deferred.restart = true;
     ok()
 }
 
 pub(crate) fn syslog_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    call.line(format_args!("+SYSLOG:{}", u8::from(c.syslog)));
+    call.line(format_args!("+SYSLOG:{}", u8::from(c.st.basic.syslog)));
     ok()
 }
 
 pub(crate) fn syslog_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     a.expect_count(1, 1)?;
-    c.syslog = a.int_in(0, 0..=1)? == 1;
+    c.st.basic.syslog = a.int_in(0, 0..=1)? == 1;
     ok()
 }
 
 pub(crate) fn sysmsg_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    call.line(format_args!("+SYSMSG:{}", c.settings.sysmsg));
+    call.line(format_args!("+SYSMSG:{}", c.st.settings.sysmsg));
     ok()
 }
 
 pub(crate) fn sysmsg_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     a.expect_count(1, 1)?;
-    c.settings.sysmsg = a.int_in(0, 0..=7)? as u8;
+    c.st.settings.sysmsg = a.int_in(0, 0..=7)? as u8;
     c.persist(Key::SysMsg, false)?;
     ok()
 }
 
 pub(crate) fn sysstore_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    call.line(format_args!("+SYSSTORE:{}", u8::from(c.sysstore)));
+    call.line(format_args!("+SYSSTORE:{}", u8::from(c.st.basic.sysstore)));
     ok()
 }
 
 pub(crate) fn sysstore_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     a.expect_count(1, 1)?;
-    c.sysstore = a.int_in(0, 0..=1)? == 1;
+    c.st.basic.sysstore = a.int_in(0, 0..=1)? == 1;
     ok()
 }
 
@@ -115,34 +118,34 @@ fn parse_uart(a: &Args<'_>) -> Result<UartConfig, AtError> {
 }
 
 pub(crate) fn uart_cur_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    write_uart(call, "UART_CUR", &c.uart_cur);
+    write_uart(call, "UART_CUR", &c.st.basic.uart_cur);
     ok()
 }
 
 pub(crate) fn uart_def_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    write_uart(call, "UART_DEF", &c.settings.uart_def);
+    write_uart(call, "UART_DEF", &c.st.settings.uart_def);
     ok()
 }
 
 /// `AT+UART` is ESP-AT's alias of AT+UART_DEF; its query prints the current setting.
 pub(crate) fn uart_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    write_uart(call, "UART", &c.uart_cur);
+    write_uart(call, "UART", &c.st.basic.uart_cur);
     ok()
 }
 
 pub(crate) fn uart_cur_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     let cfg = parse_uart(a)?;
-    c.uart_cur = cfg;
-    c.deferred = Some(Deferred::ApplyUart(cfg));
+    c.st.basic.uart_cur = cfg;
+    c.deferred.uart = Some(cfg);
     ok()
 }
 
 pub(crate) fn uart_def_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     let cfg = parse_uart(a)?;
-    c.settings.uart_def = cfg;
+    c.st.settings.uart_def = cfg;
     c.persist(Key::UartDef, true)?;
-    c.uart_cur = cfg;
-    c.deferred = Some(Deferred::ApplyUart(cfg));
+    c.st.basic.uart_cur = cfg;
+    c.deferred.uart = Some(cfg);
     ok()
 }
 

@@ -4,24 +4,28 @@
 //! When `mfg_nvs` cannot be read (flash-encrypted but read as plain, NVS keys missing, ...),
 //! every operation answers `ERROR` with `ERR CODE:0x010a01xx` and the diagnosis and its remedy
 //! as the reason — where ESP-AT printed a bare `ERROR` and carried on with `cert_len=0`.
+//!
+//! Bounded work: reads are streamed out as the transmit queue has room (one copy of a value,
+//! zeroized afterwards; flash 256 bytes at a time), an erase does one 4 KiB sector per poll,
+//! and a write takes at most [`crate::Capacities::mfg_write`] bytes.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use at_hal::Platform;
 use at_hal::kv::{EntryInfo, Kv, KvError, MAX_STR_LEN, Unreadable, Value, ValueType};
 use at_hal::storage::{MfgStore, PartitionError, PartitionInfo};
-use at_parser::{Args, AtError, Call, DataEvent, DataLen, ErrorCode, Outcome, Reply, ResultCode, ok};
+use at_parser::{Args, AtError, Call, DataEvent, DataFlow, DataLen, DataPhase, ErrorCode, ExecFail, Outcome, Reply, ok};
+use zeroize::Zeroizing;
 
 use crate::core::Core;
-use at_hal::Platform;
 
 type Out<P> = Outcome<Core<P>>;
 
-/// Largest string/binary value AT+SYSMFG takes in one write (it is held in RAM until the
-/// last byte arrives).
-pub const MAX_MFG_WRITE: usize = 64 * 1024;
-/// Largest AT+SYSFLASH read in one command (ESP-AT advises 4 KiB chunks).
-pub const MAX_FLASH_READ: usize = 16 * 1024;
+/// Flash bytes read per poll while an AT+SYSFLASH read streams out.
+const FLASH_CHUNK: usize = 256;
+/// Sector size of AT+SYSFLASH erases.
+const SECTOR: u32 = 4096;
 
 /// ESP-AT's AT+SYSMFG `<type>` numbers (1..8); 9 and 10 are this firmware's extension for
 /// NVS's 64-bit integers, which ESP-AT's table does not list.
@@ -40,76 +44,51 @@ pub fn sysmfg_type(t: ValueType) -> u8 {
     }
 }
 
-/// The `ERR CODE` extension and reason for an unreadable manufacturing partition.
+/// The error for an unreadable manufacturing partition: `ERR CODE:0x010a01xx` and the
+/// diagnosis with its remedy.
 pub fn unreadable_error(u: Unreadable) -> AtError {
-    let (ext, reason) = match u {
-        Unreadable::PartitionNotFound => (
-            0x101,
-            "mfg_nvs: partition not found in ESP-AT's secondary partition table (at_customize): \
-             add it (at_customize.csv) and flash at_customize.bin",
-        ),
-        Unreadable::SecondaryTableUnreadable => (
-            0x102,
-            "mfg_nvs: ESP-AT's secondary partition table (start of at_customize) is unreadable, \
-             most likely written with flash encryption (idf.py encrypted-flash) but read as plain: \
-             re-flash at_customize.bin in plaintext (idf.py encrypted-app-flash for the app) \
-             or flag at_customize encrypted",
-        ),
-        Unreadable::FlashEncryptedReadAsPlain => (
-            0x103,
-            "mfg_nvs: partition is flash-encrypted but read as plain (written with idf.py \
-             encrypted-flash): re-flash mfg_nvs.bin in plaintext (idf.py encrypted-app-flash); \
-             to keep it confidential use NVS encryption, not flash encryption; nothing was erased",
-        ),
-        Unreadable::NvsKeysMissing => (
-            0x104,
-            "mfg_nvs: partition is NVS-encrypted and no NVS keys were given: provide the \
-             nvs_keys partition or the eFuse HMAC key it was generated with",
-        ),
-        Unreadable::NvsKeysWrong => (
-            0x105,
-            "mfg_nvs: the NVS encryption keys do not decrypt the partition: provide the keys \
-             it was generated with",
-        ),
-        Unreadable::NvsNewerVersion => {
-            (0x106, "mfg_nvs: NVS format version is newer than this firmware reads: update the firmware")
-        }
-        Unreadable::Garbage => (
-            0x107,
-            "mfg_nvs: partition holds neither NVS nor recognisable ciphertext: erase it \
-             (AT+SYSFLASH=0,\"mfg_nvs\") and write a fresh image",
-        ),
-    };
-    AtError::new(ErrorCode::exec_fail(ext), reason)
+    AtError::exec(match u {
+        Unreadable::PartitionNotFound => ExecFail::MfgPartitionNotFound,
+        Unreadable::SecondaryTableUnreadable => ExecFail::MfgTableUnreadable,
+        Unreadable::FlashEncryptedReadAsPlain => ExecFail::MfgFlashEncrypted,
+        Unreadable::NvsKeysMissing => ExecFail::MfgNvsKeysMissing,
+        Unreadable::NvsKeysWrong => ExecFail::MfgNvsKeysWrong,
+        Unreadable::NvsNewerVersion => ExecFail::MfgNvsNewer,
+        Unreadable::Garbage => ExecFail::MfgGarbage,
+    })
 }
 
-fn kv_error(e: KvError) -> AtError {
-    match e {
-        KvError::Unreadable(u) => unreadable_error(u),
-        KvError::NotFound => AtError::exec(0x110, "no such namespace or key in mfg_nvs"),
+/// A key-value error about entry `what` (`namespace` or `namespace/key`).
+fn kv_error(e: KvError, what: core::fmt::Arguments<'_>) -> AtError {
+    let err = match e {
+        KvError::Unreadable(u) => return unreadable_error(u),
+        KvError::NotFound => AtError::exec(ExecFail::MfgNotFound),
         KvError::InvalidName => AtError::invalid(1, "namespace and key must be 1..=15 ASCII bytes"),
         KvError::ValueTooLong { .. } => AtError::new(ErrorCode::para_length(4), "value too long for NVS"),
         KvError::InvalidString => AtError::invalid(4, "a string value must not contain NUL"),
-        KvError::BufferTooSmall { .. } => AtError::exec(0x111, "value changed while being read"),
-        KvError::NoSpace => AtError::exec(0x112, "mfg_nvs is full"),
-        KvError::ReadOnly => AtError::exec(0x113, "mfg_nvs is read-only"),
-        KvError::Corrupt => AtError::exec(0x114, "the stored entry failed its integrity check (CRC)"),
-        KvError::Authentication => AtError::exec(0x115, "authentication failed: wrong key or tampered entry"),
-        KvError::Flash => AtError::exec(0x116, "flash I/O error on mfg_nvs"),
-    }
+        KvError::BufferTooSmall { .. } => AtError::exec(ExecFail::MfgChanged),
+        KvError::NoSpace => AtError::exec(ExecFail::MfgFull),
+        KvError::ReadOnly => AtError::exec(ExecFail::MfgReadOnly),
+        KvError::Corrupt => AtError::exec(ExecFail::MfgCorrupt),
+        KvError::Authentication => AtError::exec(ExecFail::MfgAuthentication),
+        KvError::Flash => AtError::exec(ExecFail::MfgFlash),
+    };
+    err.with_detail(what)
 }
 
-fn partition_error(e: PartitionError) -> AtError {
-    match e {
+/// A user-partition error about partition `label`.
+fn partition_error(e: PartitionError, label: &str) -> AtError {
+    let err = match e {
         PartitionError::NotFound => AtError::invalid(1, "no such user partition (see AT+SYSFLASH?)"),
         PartitionError::OutOfRange => AtError::invalid(2, "offset/length outside the partition"),
         PartitionError::Misaligned => {
             AtError::invalid(2, "erase needs 4 KiB sector boundaries, write a 4-byte aligned offset")
         }
         PartitionError::Unreadable(u) => unreadable_error(u),
-        PartitionError::Unsupported => AtError::exec(0x120, "raw partition access is not available"),
-        PartitionError::Flash => AtError::exec(0x121, "flash I/O error"),
-    }
+        PartitionError::Unsupported => AtError::exec(ExecFail::PartitionsUnsupported),
+        PartitionError::Flash => AtError::exec(ExecFail::PartitionFlash),
+    };
+    err.with_detail(format_args!("partition {label}"))
 }
 
 fn ascii(a: &Args<'_>, i: usize) -> Result<String, AtError> {
@@ -120,25 +99,30 @@ fn ascii(a: &Args<'_>, i: usize) -> Result<String, AtError> {
     Ok(s.iter().map(|&c| char::from(c)).collect())
 }
 
-/// What AT+SYSMFG=2 is writing, while its bytes arrive.
+/// What AT+SYSMFG=2 is writing, while its bytes arrive (zeroized on drop: it may be a key).
 #[derive(Debug)]
 pub(crate) struct PendingWrite {
     namespace: String,
     key: String,
     string: bool,
-    data: Vec<u8>,
+    data: Zeroizing<Vec<u8>>,
 }
 
-impl Drop for PendingWrite {
-    fn drop(&mut self) {
-        // May be a private key.
-        zeroize::Zeroize::zeroize(&mut self.data);
-    }
+/// A read being streamed out.
+#[derive(Debug)]
+pub(crate) enum MfgRead {
+    /// An AT+SYSMFG value (held once, zeroized on drop), from `pos` to `end`.
+    Value { data: Zeroizing<Vec<u8>>, pos: usize, end: usize },
+    /// An AT+SYSFLASH range, read a chunk at a time.
+    Flash { label: String, next: u32, end: u32 },
 }
 
 fn list_namespaces<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
     let mut names: Vec<String> = Vec::new();
-    c.platform.mfg().for_each_namespace(&mut |ns| names.push(String::from(ns))).map_err(kv_error)?;
+    c.platform
+        .mfg()
+        .for_each_namespace(&mut |ns| names.push(String::from(ns)))
+        .map_err(|e| kv_error(e, format_args!("mfg_nvs")))?;
     for n in names {
         call.line(format_args!("+SYSMFG:\"{n}\""));
     }
@@ -161,9 +145,11 @@ fn erase<P: Platform>(c: &mut Core<P>, a: &Args<'_>) -> Out<P> {
     a.expect_count(2, 3)?;
     let ns = ascii(a, 1)?;
     let kv = c.platform.mfg();
-    match a.is_omitted(2) {
-        true => kv.erase_namespace(&ns).map_err(kv_error)?,
-        false => kv.erase(&ns, &ascii(a, 2)?).map_err(kv_error)?,
+    if a.is_omitted(2) {
+        kv.erase_namespace(&ns).map_err(|e| kv_error(e, format_args!("{ns}")))?;
+    } else {
+        let key = ascii(a, 2)?;
+        kv.erase(&ns, &key).map_err(|e| kv_error(e, format_args!("{ns}/{key}")))?;
     }
     ok()
 }
@@ -179,9 +165,9 @@ fn read<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<
         c.platform
             .mfg()
             .for_each_entry(&ns, &mut |k, i| keys.push((String::from(k), i)))
-            .map_err(kv_error)?;
+            .map_err(|e| kv_error(e, format_args!("{ns}")))?;
         if keys.is_empty() {
-            return Err(AtError::exec(0x110, "no such namespace in mfg_nvs"));
+            return Err(AtError::exec(ExecFail::MfgNotFound).with_detail(format_args!("{ns}")));
         }
         for (k, i) in keys {
             call.line(format_args!("+SYSMFG:\"{ns}\",\"{k}\",{}", sysmfg_type(i.value_type)));
@@ -194,35 +180,76 @@ fn read<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<
         (Some(o), Some(l)) => Some((o as usize, l as usize)),
         _ => return Err(AtError::count(5, a.len(), "offset and length go together")),
     };
-    if at_certstore::holds_private_key(&ns, &key) && !c.allow_key_readback {
-        return Err(AtError::exec(
-            0x130,
-            "private keys are not readable over AT (the firmware can enable it: Options::allow_key_readback)",
-        ));
+    if at_certstore::holds_private_key(&ns, &key) && !c.options.allow_key_readback {
+        return Err(AtError::exec(ExecFail::KeyReadRefused).with_detail(format_args!("{ns}/{key}")));
     }
+    let what = |e| kv_error(e, format_args!("{ns}/{key}"));
     let kv = c.platform.mfg();
-    let info = kv.info(&ns, &key).map_err(kv_error)?;
-    let mut buf = alloc::vec![0u8; info.len];
-    let v = kv.get(&ns, &key, &mut buf).map_err(kv_error)?;
+    let info = kv.info(&ns, &key).map_err(what)?;
+    let mut buf = Zeroizing::new(alloc::vec![0u8; info.len]);
+    let v = kv.get(&ns, &key, &mut buf).map_err(what)?;
     let t = sysmfg_type(v.value_type());
-    let value: Vec<u8> = match v.as_integer() {
-        Some(i) => alloc::format!("{i}").into_bytes(),
-        None => v.as_bytes().unwrap_or_default().to_vec(),
-    };
-    let shown: &[u8] = match range {
-        None => &value,
-        Some(_) if v.as_integer().is_some() => {
+    if let Some(i) = v.as_integer() {
+        if range.is_some() {
             return Err(AtError::invalid(3, "offset/length apply to string and binary values only"));
         }
-        Some((o, l)) => value
-            .get(o..o.saturating_add(l))
-            .ok_or(AtError::invalid(3, "offset + length is past the end of the value"))?,
+        let text = alloc::format!("{i}");
+        call.line(format_args!("+SYSMFG:\"{ns}\",\"{key}\",{t},{},{text}", text.len()));
+        return ok();
+    }
+    let len = v.len();
+    let (pos, end) = match range {
+        None => (0, len),
+        Some((o, l)) if o.checked_add(l).is_some_and(|e| e <= len) => (o, o + l),
+        Some(_) => return Err(AtError::invalid(3, "offset + length is past the end of the value")),
     };
-    call.write(alloc::format!("+SYSMFG:\"{ns}\",\"{key}\",{t},{},", shown.len()).as_bytes());
-    call.write(shown);
-    call.write(b"\r\n");
-    zeroize::Zeroize::zeroize(&mut buf);
-    ok()
+    call.write(alloc::format!("+SYSMFG:\"{ns}\",\"{key}\",{t},{},", end - pos).as_bytes());
+    c.st.mfg.read = Some(MfgRead::Value { data: buf, pos, end });
+    Ok(Reply::Stream(stream_read::<P>))
+}
+
+/// Write the next piece of a streamed read; `Some` when it is complete.
+fn stream_read<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Option<Out<P>> {
+    let room = call.room();
+    let result = match c.st.mfg.read.as_mut() {
+        None => Some(Err(AtError::exec(ExecFail::MfgChanged))),
+        Some(MfgRead::Value { data, pos, end }) => {
+            let n = room.min(*end - *pos);
+            call.write(&data[*pos..*pos + n]);
+            *pos += n;
+            (*pos == *end).then(ok)
+        }
+        Some(MfgRead::Flash { label, next, end }) => {
+            if room < FLASH_CHUNK {
+                return None;
+            }
+            let n = FLASH_CHUNK.min((*end - *next) as usize);
+            let mut chunk = [0u8; FLASH_CHUNK];
+            let label = label.clone();
+            let at = *next;
+            let r = with_partitions(c, &label, |p| p.read(&label, at, &mut chunk[..n]));
+            match r {
+                Err(e) => Some(Err(e)),
+                Ok(()) => {
+                    call.write(&chunk[..n]);
+                    match c.st.mfg.read.as_mut() {
+                        Some(MfgRead::Flash { next, end, .. }) => {
+                            *next += n as u32;
+                            (*next == *end).then(ok)
+                        }
+                        _ => Some(ok()),
+                    }
+                }
+            }
+        }
+    };
+    if result.is_some() {
+        c.st.mfg.read = None;
+        if matches!(result, Some(Ok(_))) {
+            call.write(b"\r\n");
+        }
+    }
+    result
 }
 
 fn write<P: Platform>(c: &mut Core<P>, a: &Args<'_>) -> Out<P> {
@@ -239,42 +266,46 @@ fn write<P: Platform>(c: &mut Core<P>, a: &Args<'_>) -> Out<P> {
         5 => Value::U32(int(0..=i64::from(u32::MAX))? as u32),
         6 => Value::I32(int(i64::from(i32::MIN)..=i64::from(i32::MAX))? as i32),
         _ => {
-            let max = if t == 7 { MAX_STR_LEN } else { MAX_MFG_WRITE };
+            let max = if t == 7 { MAX_STR_LEN } else { c.options.capacities.mfg_write };
             let len = a.int_in(4, 0..=max as i64)? as usize;
             // Fail now, not after the host has sent the bytes.
             if let Some(u) = c.platform.mfg().unreadable() {
                 return Err(unreadable_error(u));
             }
-            c.mfg_write =
-                Some(PendingWrite { namespace: ns, key, string: t == 7, data: Vec::with_capacity(len) });
-            return Ok(Reply::Data {
-                len: DataLen::Exact(len),
-                prompt: ResultCode::OkAndInputPrompt.bytes(),
-                handler: write_data::<P>,
+            c.st.mfg.write = Some(PendingWrite {
+                namespace: ns,
+                key,
+                string: t == 7,
+                data: Zeroizing::new(Vec::with_capacity(len)),
             });
+            return Ok(Reply::Data(DataPhase::exact(len, write_data::<P>)));
         }
     };
-    c.platform.mfg().set(&ns, &key, value).map_err(kv_error)?;
+    c.platform.mfg().set(&ns, &key, value).map_err(|e| kv_error(e, format_args!("{ns}/{key}")))?;
     ok()
 }
 
-fn write_data<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, ev: DataEvent<'_>) -> Out<P> {
+fn write_data<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, ev: DataEvent<'_>) -> DataFlow<Core<P>> {
     match ev {
         DataEvent::Bytes(b) => {
-            if let Some(w) = c.mfg_write.as_mut() {
+            if let Some(w) = c.st.mfg.write.as_mut() {
                 w.data.extend_from_slice(b);
             }
-            ok()
+            DataFlow::Continue
         }
         DataEvent::Escaped => {
-            c.mfg_write = None;
-            Err(AtError::exec(0x117, "write cancelled with +++; nothing was stored"))
+            c.st.mfg.write = None;
+            DataFlow::done(Err(AtError::exec(ExecFail::WriteCancelled).with_detail(format_args!("nothing stored"))))
         }
         DataEvent::Complete => {
-            let w = c.mfg_write.take().ok_or(AtError::exec(0x118, "no write in progress"))?;
+            let Some(w) = c.st.mfg.write.take() else {
+                return DataFlow::done(Err(AtError::exec(ExecFail::MfgChanged)));
+            };
             let value = if w.string { Value::Str(&w.data) } else { Value::Blob(&w.data) };
-            c.platform.mfg().set(&w.namespace, &w.key, value).map_err(kv_error)?;
-            ok()
+            let r = c.platform.mfg().set(&w.namespace, &w.key, value);
+            DataFlow::done(r.map(|()| Reply::Done(at_parser::ResultCode::Ok)).map_err(|e| {
+                kv_error(e, format_args!("{}/{}", w.namespace, w.key))
+            }))
         }
     }
 }
@@ -318,29 +349,30 @@ pub(crate) struct FactoryParams {
 
 fn with_partitions<P: Platform, T>(
     c: &mut Core<P>,
+    label: &str,
     f: impl FnOnce(&mut dyn at_hal::storage::UserPartitions) -> Result<T, PartitionError>,
 ) -> Result<T, AtError> {
     match c.platform.mfg().partitions() {
-        Some(p) => f(p).map_err(partition_error),
-        None => Err(partition_error(PartitionError::Unsupported)),
+        Some(p) => f(p).map_err(|e| partition_error(e, label)),
+        None => Err(partition_error(PartitionError::Unsupported, label)),
     }
 }
 
 fn find_partition<P: Platform>(c: &mut Core<P>, label: &str) -> Result<PartitionInfo, AtError> {
     let mut found = None;
-    with_partitions(c, |p| {
+    with_partitions(c, label, |p| {
         p.for_each_partition(&mut |info| {
             if info.label() == label {
                 found = Some(*info);
             }
         })
     })?;
-    found.ok_or(partition_error(PartitionError::NotFound))
+    found.ok_or(partition_error(PartitionError::NotFound, label))
 }
 
 pub(crate) fn sysflash_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
     let mut parts = Vec::new();
-    with_partitions(c, |p| p.for_each_partition(&mut |i| parts.push(*i)))?;
+    with_partitions(c, "table", |p| p.for_each_partition(&mut |i| parts.push(*i)))?;
     for i in parts {
         call.line(format_args!(
             "+SYSFLASH:\"{}\",{},{},0x{:x},0x{:x}",
@@ -359,7 +391,7 @@ pub(crate) fn sysflash_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) 
 pub(crate) struct FlashWrite {
     label: String,
     next: u32,
-    /// Bytes not yet written because they do not fill a 4-byte word.
+    /// Bytes not yet written because they do not fill a 4-byte word (at most 3).
     carry: Vec<u8>,
 }
 
@@ -370,15 +402,20 @@ pub(crate) fn sysflash_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a:
     let part = find_partition(c, label)?;
     let off = a.opt_int_in(2, 0..=i64::from(part.size))?;
     let len = a.opt_int_in(3, 0..=i64::from(part.size))?;
+    let out_of_range = |o: i64, l: i64| o + l > i64::from(part.size);
     match op {
         0 => {
             let (off, len) = match (off, len) {
                 (None, None) => (0, part.size),
-                (Some(o), Some(l)) => (o as u32, l as u32),
+                (Some(o), Some(l)) if !out_of_range(o, l) => (o as u32, l as u32),
+                (Some(_), Some(_)) => return Err(partition_error(PartitionError::OutOfRange, label)),
                 _ => return Err(AtError::count(4, a.len(), "offset and length go together")),
             };
-            with_partitions(c, |p| p.erase(label, off, len))?;
-            ok()
+            if off % SECTOR != 0 || len % SECTOR != 0 {
+                return Err(partition_error(PartitionError::Misaligned, label));
+            }
+            c.st.mfg.erase = Some((String::from(label), off, off + len));
+            Ok(Reply::Pending(erase_step::<P>))
         }
         1 => {
             let (Some(off), Some(len)) = (off, len) else {
@@ -387,52 +424,83 @@ pub(crate) fn sysflash_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a:
             if off % 4 != 0 {
                 return Err(AtError::invalid(2, "write offset must be a multiple of 4"));
             }
-            if off + len > i64::from(part.size) {
-                return Err(partition_error(PartitionError::OutOfRange));
+            if out_of_range(off, len) {
+                return Err(partition_error(PartitionError::OutOfRange, label));
             }
-            c.flash_write =
-                Some(FlashWrite { label: String::from(label), next: off as u32, carry: Vec::new() });
-            Ok(Reply::Data {
+            c.st.mfg.flash_write = Some(FlashWrite { label: String::from(label), next: off as u32, carry: Vec::new() });
+            // ESP-AT prompts with a bare `>` here (no `OK` first).
+            Ok(Reply::Data(DataPhase {
                 len: DataLen::Exact(len as usize),
-                prompt: ResultCode::OkAndInputPrompt.bytes(),
+                prompt: b">",
                 handler: flash_data::<P>,
-            })
+                room: None,
+            }))
         }
         _ => {
             let (Some(off), Some(len)) = (off, len) else {
                 return Err(AtError::count(4, a.len(), "read needs offset and length"));
             };
-            if len as usize > MAX_FLASH_READ {
-                return Err(AtError::new(ErrorCode::para_length(3), "read at most 16384 bytes per command"));
+            if len as usize > c.options.capacities.flash_read {
+                return Err(AtError::new(ErrorCode::para_length(3), "read length over the per-command limit"));
             }
-            let mut buf = alloc::vec![0u8; len as usize];
-            with_partitions(c, |p| p.read(label, off as u32, &mut buf))?;
+            if out_of_range(off, len) {
+                return Err(partition_error(PartitionError::OutOfRange, label));
+            }
             call.write(alloc::format!("+SYSFLASH:{len},").as_bytes());
-            call.write(&buf);
-            call.write(b"\r\n");
-            ok()
+            c.st.mfg.read = Some(MfgRead::Flash { label: String::from(label), next: off as u32, end: (off + len) as u32 });
+            Ok(Reply::Stream(stream_read::<P>))
         }
     }
 }
 
-fn flash_data<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, ev: DataEvent<'_>) -> Out<P> {
-    let Some(mut w) = c.flash_write.take() else {
-        return Err(AtError::exec(0x118, "no write in progress"));
+/// Erase one sector per poll (a 4 KiB erase takes tens of milliseconds on the chip).
+fn erase_step<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>) -> Option<Out<P>> {
+    let Some((label, next, end)) = c.st.mfg.erase.take() else { return Some(ok()) };
+    if next >= end {
+        return Some(ok());
+    }
+    if let Err(e) = with_partitions(c, &label, |p| p.erase(&label, next, SECTOR)) {
+        return Some(Err(e));
+    }
+    c.st.mfg.erase = Some((label, next + SECTOR, end));
+    None
+}
+
+fn flash_data<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, ev: DataEvent<'_>) -> DataFlow<Core<P>> {
+    let Some(mut w) = c.st.mfg.flash_write.take() else {
+        return DataFlow::Fail(AtError::exec(ExecFail::MfgChanged));
     };
+    let label = w.label.clone();
     match ev {
         DataEvent::Bytes(b) => {
-            w.carry.extend_from_slice(b);
-            let whole = w.carry.len() / 4 * 4;
-            let chunk: Vec<u8> = w.carry.drain(..whole).collect();
-            let at = w.next;
-            w.next += whole as u32;
-            let label = w.label.clone();
-            let r =
-                with_partitions(c, |p| if chunk.is_empty() { Ok(()) } else { p.write(&label, at, &chunk) });
-            if r.is_ok() {
-                c.flash_write = Some(w);
+            // Whole words are written straight from the input; at most 3 bytes wait.
+            let mut b = b;
+            if !w.carry.is_empty() {
+                let need = 4 - w.carry.len();
+                let (head, rest) = b.split_at(need.min(b.len()));
+                w.carry.extend_from_slice(head);
+                b = rest;
+                if w.carry.len() == 4 {
+                    let word: [u8; 4] = [w.carry[0], w.carry[1], w.carry[2], w.carry[3]];
+                    let at = w.next;
+                    if let Err(e) = with_partitions(c, &label, |p| p.write(&label, at, &word)) {
+                        return DataFlow::Fail(e);
+                    }
+                    w.next += 4;
+                    w.carry.clear();
+                }
             }
-            r.map(|()| Reply::Done(ResultCode::Ok))
+            let whole = b.len() / 4 * 4;
+            if whole > 0 {
+                let at = w.next;
+                if let Err(e) = with_partitions(c, &label, |p| p.write(&label, at, &b[..whole])) {
+                    return DataFlow::Fail(e);
+                }
+                w.next += whole as u32;
+            }
+            w.carry.extend_from_slice(&b[whole..]);
+            c.st.mfg.flash_write = Some(w);
+            DataFlow::Continue
         }
         DataEvent::Complete => {
             // Pad the last word with 0xFF, which leaves erased flash unchanged.
@@ -441,10 +509,11 @@ fn flash_data<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, ev: DataEvent<'_>)
                 Ok(())
             } else {
                 tail.resize(4, 0xff);
-                with_partitions(c, |p| p.write(&w.label, w.next, &tail))
+                with_partitions(c, &label, |p| p.write(&label, w.next, &tail))
             };
-            r.map(|()| Reply::Done(ResultCode::Ok))
+            DataFlow::done(r.map(|()| Reply::Done(at_parser::ResultCode::Ok)))
         }
-        DataEvent::Escaped => Err(AtError::exec(0x117, "write cancelled with +++; part may be written")),
+        DataEvent::Escaped => DataFlow::done(Err(AtError::exec(ExecFail::WriteCancelled)
+            .with_detail(format_args!("partition {label}: part may be written")))),
     }
 }

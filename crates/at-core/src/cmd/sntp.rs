@@ -2,8 +2,8 @@
 
 use alloc::string::String;
 
-use at_hal::wifi::WifiStation;
-use at_parser::{Args, AtError, Call, Outcome, ok};
+use at_hal::net::{Network, SntpConfig};
+use at_parser::{Args, AtError, Call, ExecFail, Outcome, ok};
 
 use crate::core::Core;
 use at_hal::Platform;
@@ -25,7 +25,7 @@ pub(crate) fn parse_timezone(v: i64) -> Option<(i32, i32)> {
 }
 
 pub(crate) fn cfg_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    let s = &c.sntp;
+    let s = &c.st.sntp;
     call.line(format_args!(
         "+CIPSNTPCFG:{},{},\"{}\",\"{}\",\"{}\"",
         u8::from(s.enabled),
@@ -52,14 +52,19 @@ pub(crate) fn cfg_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Arg
             *slot = Some(String::from(s));
         }
     }
-    c.platform.wifi().configure_sntp(enable, call.now()).map_err(|e| {
-        log::warn!("SNTP: {e}");
-        AtError::exec(1, "SNTP could not be configured")
-    })?;
-    c.sntp.enabled = enable;
-    (c.sntp.tz_minutes, c.sntp.tz_display) = tz;
+    {
+        let s = &c.st.sntp;
+        let names = |i: usize| servers[i].as_deref().unwrap_or(s.servers[i].as_str());
+        let cfg = SntpConfig { enabled: enable, servers: [names(0), names(1), names(2)], interval_s: s.interval_s };
+        c.platform.net().configure_sntp(&cfg, call.now()).map_err(|e| {
+            log::warn!("SNTP: {e}");
+            AtError::exec(ExecFail::Network).with_detail(format_args!("SNTP: {e}"))
+        })?;
+    }
+    c.st.sntp.enabled = enable;
+    (c.st.sntp.tz_minutes, c.st.sntp.tz_display) = tz;
     if servers.iter().any(Option::is_some) {
-        for (dst, src) in c.sntp.servers.iter_mut().zip(servers) {
+        for (dst, src) in c.st.sntp.servers.iter_mut().zip(servers) {
             *dst = src.unwrap_or_default();
         }
     }
@@ -85,20 +90,20 @@ pub(crate) fn asctime(unix: i64) -> Option<String> {
 }
 
 pub(crate) fn time_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    let local = c.unix_now(call.now()) as i64 + i64::from(c.sntp.tz_minutes) * 60;
-    let text = asctime(local).ok_or(AtError::exec(1, "clock out of range"))?;
+    let local = c.unix_now(call.now()) as i64 + i64::from(c.st.sntp.tz_minutes) * 60;
+    let text = asctime(local).ok_or(AtError::exec(ExecFail::ClockRange))?;
     call.line(format_args!("+CIPSNTPTIME:{text}"));
     ok()
 }
 
 pub(crate) fn intv_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    call.line(format_args!("+CIPSNTPINTV:{}", c.sntp.interval_s));
+    call.line(format_args!("+CIPSNTPINTV:{}", c.st.sntp.interval_s));
     ok()
 }
 
 pub(crate) fn intv_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     a.expect_count(1, 1)?;
-    c.sntp.interval_s = a.int_in(0, 15..=4_294_967)? as u32;
+    c.st.sntp.interval_s = a.int_in(0, 15..=4_294_967)? as u32;
     ok()
 }
 

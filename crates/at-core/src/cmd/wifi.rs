@@ -4,8 +4,9 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use at_hal::wifi::{ApInfo, IpConfig, Ipv4, MacAddr, ScanMode, ScanParams, Ssid, WifiMode, WifiStation};
-use at_parser::{Args, AtError, Call, Outcome, Reply, ok};
+use at_hal::net::{IpConfig, Ipv4Addr, Network, parse_ipv4};
+use at_hal::wifi::{ApInfo, MacAddr, ScanMode, ScanParams, Ssid, WifiMode, WifiStation};
+use at_parser::{Args, AtError, Call, ExecFail, Outcome, Reply, ok};
 use core::time::Duration;
 
 use crate::core::{Core, LapOpt, StaStatus};
@@ -15,28 +16,25 @@ use at_hal::Platform;
 type Out<P> = Outcome<Core<P>>;
 
 fn need_station<P: Platform>(c: &Core<P>) -> Result<(), AtError> {
-    if c.settings.wifi_mode.has_station() {
+    if c.st.settings.wifi_mode.has_station() {
         Ok(())
     } else {
-        Err(AtError::exec(1, "station mode is not enabled (AT+CWMODE=1 or 3)"))
+        Err(AtError::exec(ExecFail::StationOff))
     }
 }
 
 fn wifi_err(e: at_hal::wifi::WifiError) -> AtError {
     log::warn!("wifi driver: {e}");
-    AtError::exec(
-        2,
-        match e {
-            at_hal::wifi::WifiError::NotStarted => "station mode is not enabled",
-            at_hal::wifi::WifiError::Busy => "another Wi-Fi operation is in progress",
-            at_hal::wifi::WifiError::InvalidArgument => "Wi-Fi driver rejected the parameters",
-            at_hal::wifi::WifiError::Unsupported => "not supported by this Wi-Fi backend",
-        },
-    )
+    AtError::exec(ExecFail::WifiDriver).with_detail(format_args!("{e}"))
+}
+
+fn net_err(e: at_hal::net::NetError) -> AtError {
+    log::warn!("IP stack: {e}");
+    AtError::exec(ExecFail::Network).with_detail(format_args!("{e}"))
 }
 
 pub(crate) fn mode_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    call.line(format_args!("+CWMODE:{}", c.settings.wifi_mode as u8));
+    call.line(format_args!("+CWMODE:{}", c.st.settings.wifi_mode as u8));
     ok()
 }
 
@@ -49,16 +47,16 @@ pub(crate) fn mode_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Ar
         _ => WifiMode::StationAndSoftAp,
     };
     let auto_connect = a.int_or(1, 0..=1, 1)? == 1;
-    let had_station = c.settings.wifi_mode.has_station();
+    let had_station = c.st.settings.wifi_mode.has_station();
     c.platform.wifi().set_mode(mode).map_err(wifi_err)?;
-    c.settings.wifi_mode = mode;
+    c.st.settings.wifi_mode = mode;
     if !mode.has_station() {
-        c.sta.status = StaStatus::NotStarted;
-        c.sta.join_deadline = None;
-        c.sta.reconnect_at = None;
+        c.st.wifi.sta.status = StaStatus::NotStarted;
+        c.st.wifi.sta.join_deadline = None;
+        c.st.wifi.sta.reconnect_at = None;
     }
     c.persist(Key::WifiMode, false)?;
-    if mode.has_station() && !had_station && auto_connect && c.settings.station.is_some() {
+    if mode.has_station() && !had_station && auto_connect && c.st.settings.station.is_some() {
         c.start_join(call.now());
     }
     ok()
@@ -72,8 +70,8 @@ fn quoted(call: &mut Call<'_>, bytes: &[u8]) {
 
 pub(crate) fn jap_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
     let ap = c.platform.wifi().connected_ap();
-    match (ap, &c.settings.station) {
-        (Some(ap), Some(st)) if matches!(c.sta.status, StaStatus::Connected | StaStatus::GotIp) => {
+    match (ap, &c.st.settings.station) {
+        (Some(ap), Some(st)) if matches!(c.st.wifi.sta.status, StaStatus::Connected | StaStatus::GotIp) => {
             call.write(b"+CWJAP:");
             quoted(call, ap.ssid.as_bytes());
             call.line(format_args!(
@@ -82,7 +80,7 @@ pub(crate) fn jap_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Ou
                 ap.channel,
                 ap.rssi,
                 st.min_auth,
-                c.settings.reconn_interval_s,
+                c.st.settings.reconn_interval_s,
                 st.listen_interval,
                 st.scan_mode as u8,
                 st.pmf
@@ -111,17 +109,17 @@ pub(crate) fn jap_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Arg
     let scan_mode = if a.int_or(6, 0..=1, 0)? == 1 { ScanMode::AllChannels } else { ScanMode::Fast };
     let timeout = a.int_or(7, 3..=600, 15)? as u16;
     let pmf = a.int_or(8, 0..=3, 1)? as u8;
-    let prev = c.settings.station.clone();
+    let prev = c.st.settings.station.clone();
     let (ssid, password) = match (ssid, pwd, prev) {
         (None, None, Some(p)) => (p.ssid, p.password),
-        (None, None, None) => return Err(AtError::exec(3, "no stored AP configuration to connect to")),
+        (None, None, None) => return Err(AtError::exec(ExecFail::NoStoredAp)),
         (Some(s), p, _) => (
             Ssid::new(s).ok_or(AtError::invalid(0, "ssid too long"))?,
             Passphrase::new(p.unwrap_or_default()).ok_or(AtError::invalid(1, "password too long"))?,
         ),
         (None, Some(_), _) => return Err(AtError::invalid(0, "ssid omitted but password given")),
     };
-    c.settings.station = Some(StationConfig {
+    c.st.settings.station = Some(StationConfig {
         ssid,
         password,
         bssid,
@@ -132,7 +130,7 @@ pub(crate) fn jap_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Arg
         jap_timeout_s: timeout,
     });
     // <reconn_interval> shares AT+CWRECONNCFG's interval; omitted means the default 1.
-    c.settings.reconn_interval_s = reconn.unwrap_or(1) as u16;
+    c.st.settings.reconn_interval_s = reconn.unwrap_or(1) as u16;
     c.persist(Key::Station, false)?;
     c.persist(Key::Reconnect, false)?;
     start_and_wait(c, call)
@@ -140,55 +138,52 @@ pub(crate) fn jap_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Arg
 
 pub(crate) fn jap_exec<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
     need_station(c)?;
-    if c.settings.station.is_none() {
-        return Err(AtError::exec(3, "no stored AP configuration to connect to"));
+    if c.st.settings.station.is_none() {
+        return Err(AtError::exec(ExecFail::NoStoredAp));
     }
     start_and_wait(c, call)
 }
 
 fn start_and_wait<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    c.sta.reconnect_attempts = 0;
+    c.st.wifi.sta.reconnect_attempts = 0;
     if !c.start_join(call.now()) {
         call.line(format_args!("+CWJAP:4"));
-        return Err(AtError::exec(4, "the Wi-Fi driver refused to start the join"));
+        return Err(AtError::exec(ExecFail::JoinFailed));
     }
     Ok(Reply::Pending(jap_poll::<P>))
 }
 
 fn jap_poll<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Option<Out<P>> {
-    match c.sta.join_result.take()? {
+    match c.st.wifi.sta.join_result.take()? {
         Ok(()) => Some(ok()),
         Err(e) => {
             // A failed AT+CWJAP does not keep retrying in the background.
-            c.sta.reconnect_at = None;
+            c.st.wifi.sta.reconnect_at = None;
             call.line(format_args!("+CWJAP:{}", e as u8));
-            Some(Err(AtError::exec(
-                e as u16,
-                match e {
-                    at_hal::wifi::JoinError::Timeout => "connection timeout",
-                    at_hal::wifi::JoinError::WrongPassword => "wrong password",
-                    at_hal::wifi::JoinError::NoApFound => "cannot find the target AP",
-                    at_hal::wifi::JoinError::Failed => "connection failed",
-                },
-            )))
+            Some(Err(AtError::exec(match e {
+                at_hal::wifi::JoinError::Timeout => ExecFail::JoinTimeout,
+                at_hal::wifi::JoinError::WrongPassword => ExecFail::JoinWrongPassword,
+                at_hal::wifi::JoinError::NoApFound => ExecFail::JoinNoAp,
+                at_hal::wifi::JoinError::Failed => ExecFail::JoinFailed,
+            })))
         }
     }
 }
 
 pub(crate) fn qap<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>) -> Out<P> {
-    c.sta.user_disconnect = true;
-    c.sta.reconnect_at = None;
-    c.sta.join_deadline = None;
+    c.st.wifi.sta.user_disconnect = true;
+    c.st.wifi.sta.reconnect_at = None;
+    c.st.wifi.sta.join_deadline = None;
     c.platform.wifi().disconnect().map_err(wifi_err)?;
-    if c.sta.status == StaStatus::Connecting {
-        c.sta.status = StaStatus::Disconnected;
+    if c.st.wifi.sta.status == StaStatus::Connecting {
+        c.st.wifi.sta.status = StaStatus::Disconnected;
     }
     ok()
 }
 
 pub(crate) fn state_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    call.write(alloc::format!("+CWSTATE:{},", c.sta.status as u8).as_bytes());
-    let ssid = c.settings.station.as_ref().map(|s| s.ssid.as_bytes().to_vec()).unwrap_or_default();
+    call.write(alloc::format!("+CWSTATE:{},", c.st.wifi.sta.status as u8).as_bytes());
+    let ssid = c.st.settings.station.as_ref().map(|s| s.ssid.as_bytes().to_vec()).unwrap_or_default();
     quoted(call, &ssid);
     call.write(b"\r\n");
     ok()
@@ -219,23 +214,23 @@ pub(crate) fn lap_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Arg
 
 fn start_scan<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, p: &ScanParams<'_>) -> Out<P> {
     need_station(c)?;
-    c.sta.scan_done = false;
+    c.st.wifi.sta.scan_done = false;
     c.platform.wifi().start_scan(p, call.now()).map_err(wifi_err)?;
-    c.sta.scan_started = Some(call.now());
+    c.st.wifi.sta.scan_started = Some(call.now());
     Ok(Reply::Pending(lap_poll::<P>))
 }
 
 fn lap_poll<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Option<Out<P>> {
-    if !c.sta.scan_done {
-        let started = c.sta.scan_started?;
+    if !c.st.wifi.sta.scan_done {
+        let started = c.st.wifi.sta.scan_started?;
         if call.now().saturating_since(started) < SCAN_TIMEOUT {
             return None;
         }
-        c.sta.scan_started = None;
-        return Some(Err(AtError::exec(1, "scan did not finish in time")));
+        c.st.wifi.sta.scan_started = None;
+        return Some(Err(AtError::exec(ExecFail::ScanTimeout)));
     }
-    c.sta.scan_started = None;
-    let opt = c.lapopt;
+    c.st.wifi.sta.scan_started = None;
+    let opt = c.st.wifi.lapopt;
     let wifi = c.platform.wifi();
     let mut aps: Vec<ApInfo> = (0..64).map_while(|i| wifi.scan_result(i)).collect();
     aps.retain(|ap| ap.rssi >= opt.rssi_min && opt.auth_mask & (1 << (ap.auth as u8)) != 0);
@@ -277,24 +272,24 @@ pub(crate) fn lapopt_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Arg
     let mask = a.int_in(1, 0..=0x7ff)? as u16;
     let rssi_min = a.int_or(2, -100..=40, -100)? as i8;
     let auth_mask = a.int_or(3, 0..=0xffff, 0xffff)? as u16;
-    c.lapopt = LapOpt { sort, mask, rssi_min, auth_mask };
+    c.st.wifi.lapopt = LapOpt { sort, mask, rssi_min, auth_mask };
     ok()
 }
 
 pub(crate) fn autoconn_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    call.line(format_args!("+CWAUTOCONN:{}", u8::from(c.settings.autoconn)));
+    call.line(format_args!("+CWAUTOCONN:{}", u8::from(c.st.settings.autoconn)));
     ok()
 }
 
 pub(crate) fn autoconn_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     a.expect_count(1, 1)?;
-    c.settings.autoconn = a.int_in(0, 0..=1)? == 1;
+    c.st.settings.autoconn = a.int_in(0, 0..=1)? == 1;
     c.persist(Key::AutoConn, true)?;
     ok()
 }
 
 pub(crate) fn reconncfg_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    call.line(format_args!("+CWRECONNCFG:{},{}", c.settings.reconn_interval_s, c.settings.reconn_count));
+    call.line(format_args!("+CWRECONNCFG:{},{}", c.st.settings.reconn_interval_s, c.st.settings.reconn_count));
     ok()
 }
 
@@ -303,53 +298,53 @@ pub(crate) fn reconncfg_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a
     let interval = a.int_in(0, 0..=7200)? as u16;
     let count = a.int_in(1, 0..=1000)? as u16;
     let now_flag = a.int_or(2, 0..=1, 0)? == 1;
-    c.settings.reconn_interval_s = interval;
-    c.settings.reconn_count = count;
+    c.st.settings.reconn_interval_s = interval;
+    c.st.settings.reconn_count = count;
     c.persist(Key::Reconnect, false)?;
     if interval == 0 {
-        c.sta.reconnect_at = None;
+        c.st.wifi.sta.reconnect_at = None;
     }
-    if now_flag && c.sta.status != StaStatus::GotIp && c.settings.wifi_mode.has_station() {
-        c.sta.reconnect_attempts = 0;
+    if now_flag && c.st.wifi.sta.status != StaStatus::GotIp && c.st.settings.wifi_mode.has_station() {
+        c.st.wifi.sta.reconnect_attempts = 0;
         c.start_join(call.now());
     }
     ok()
 }
 
 pub(crate) fn hostname_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    call.line(format_args!("+CWHOSTNAME:{}", c.hostname));
+    call.line(format_args!("+CWHOSTNAME:{}", c.st.wifi.hostname));
     ok()
 }
 
 pub(crate) fn hostname_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     need_station(c)?;
     a.expect_count(1, 1)?;
-    let name = a.utf8(0, 1..=at_hal::wifi::MAX_HOSTNAME_LEN)?;
+    let name = a.utf8(0, 1..=at_hal::net::MAX_HOSTNAME_LEN)?;
     if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
         return Err(AtError::invalid(0, "hostname may hold letters, digits, '-', '_' and '.' only"));
     }
-    c.platform.wifi().set_hostname(name).map_err(wifi_err)?;
-    c.hostname = String::from(name);
+    c.platform.net().set_hostname(name).map_err(net_err)?;
+    c.st.wifi.hostname = String::from(name);
     ok()
 }
 
 pub(crate) fn dhcp_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    call.line(format_args!("+CWDHCP:{}", c.settings.dhcp));
+    call.line(format_args!("+CWDHCP:{}", c.st.settings.dhcp));
     ok()
 }
 
-pub(crate) fn dhcp_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
+pub(crate) fn dhcp_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     a.expect_count(2, 2)?;
     let enable = a.int_in(0, 0..=1)? == 1;
     let mask = a.int_in(1, 1..=3)? as u8;
-    let old = c.settings.dhcp;
-    c.settings.dhcp = if enable { old | mask } else { old & !mask };
+    let old = c.st.settings.dhcp;
+    c.st.settings.dhcp = if enable { old | mask } else { old & !mask };
     if mask & 1 != 0 {
         if enable {
-            c.settings.static_ip = None;
-            c.platform.wifi().set_dhcp(true);
+            c.st.settings.static_ip = None;
+            c.platform.net().set_dhcp(true, call.now());
         } else {
-            c.platform.wifi().set_dhcp(false);
+            c.platform.net().set_dhcp(false, call.now());
         }
         c.persist(Key::StaticIp, false)?;
     }
@@ -358,32 +353,33 @@ pub(crate) fn dhcp_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<
 }
 
 pub(crate) fn cipsta_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    let cfg = c.platform.wifi().ip_config().or(c.settings.static_ip).unwrap_or_default();
+    let cfg = c.platform.net().ip_config().or(c.st.settings.static_ip).unwrap_or_default();
     call.line(format_args!("+CIPSTA:ip:\"{}\"", cfg.ip));
     call.line(format_args!("+CIPSTA:gateway:\"{}\"", cfg.gateway));
     call.line(format_args!("+CIPSTA:netmask:\"{}\"", cfg.netmask));
     ok()
 }
 
-pub(crate) fn cipsta_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
+pub(crate) fn cipsta_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     need_station(c)?;
     if a.len() == 2 {
         return Err(AtError::count(3, 2, "gateway and netmask go together"));
     }
     a.expect_count(1, 3)?;
-    let parse = |i: usize| -> Result<Ipv4, AtError> {
-        Ipv4::parse(a.str(i)?).ok_or(AtError::invalid(i, "not an IPv4 address"))
+    let parse = |i: usize| -> Result<Ipv4Addr, AtError> {
+        parse_ipv4(a.str(i)?).ok_or(AtError::invalid(i, "not an IPv4 address"))
     };
     let ip = parse(0)?;
     let (gateway, netmask) = if a.len() == 3 {
         (parse(1)?, parse(2)?)
     } else {
-        (Ipv4([ip.0[0], ip.0[1], ip.0[2], 1]), Ipv4([255, 255, 255, 0]))
+        let [a, b, c, _] = ip.octets();
+        (Ipv4Addr::new(a, b, c, 1), Ipv4Addr::new(255, 255, 255, 0))
     };
     let cfg = IpConfig { ip, gateway, netmask };
-    c.platform.wifi().set_static_ip(cfg).map_err(wifi_err)?;
-    c.settings.static_ip = Some(cfg);
-    c.settings.dhcp &= !1;
+    c.platform.net().set_static_ip(cfg, call.now()).map_err(net_err)?;
+    c.st.settings.static_ip = Some(cfg);
+    c.st.settings.dhcp &= !1;
     c.persist(Key::StaticIp, false)?;
     c.persist(Key::Dhcp, false)?;
     ok()
@@ -402,15 +398,14 @@ pub(crate) fn stamac_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Arg
         return Err(AtError::invalid(0, "MAC address must be unicast and not all-0/all-1"));
     }
     c.platform.wifi().set_mac(mac).map_err(wifi_err)?;
-    c.settings.sta_mac = Some(mac);
+    c.st.settings.sta_mac = Some(mac);
     c.persist(Key::StaMac, false)?;
     ok()
 }
 
 pub(crate) fn cifsr<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    let mode = c.settings.wifi_mode;
-    let wifi = c.platform.wifi();
-    let mac = wifi.mac();
+    let mode = c.st.settings.wifi_mode;
+    let mac = c.platform.wifi().mac();
     if mode.has_softap() {
         // The SoftAP interface uses ESP-IDF's defaults: 192.168.4.1 and the next MAC.
         let mut ap = mac;
@@ -419,7 +414,7 @@ pub(crate) fn cifsr<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P>
         call.line(format_args!("+CIFSR:APMAC,\"{ap}\""));
     }
     if mode.has_station() {
-        let ip = wifi.ip_config().map(|c| c.ip).unwrap_or(Ipv4::UNSPECIFIED);
+        let ip = c.platform.net().ip_config().map_or(Ipv4Addr::UNSPECIFIED, |c| c.ip);
         call.line(format_args!("+CIFSR:STAIP,\"{ip}\""));
         call.line(format_args!("+CIFSR:STAMAC,\"{mac}\""));
     }
