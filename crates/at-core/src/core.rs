@@ -60,9 +60,9 @@ impl Default for FirmwareInfo {
             build_id: String::from(concat!("esp-at-rs ", env!("CARGO_PKG_VERSION"))),
             chip: String::from("ESP32C3"),
             sdk_version: String::from(concat!("esp-at-rs-v", env!("CARGO_PKG_VERSION"))),
-            compile_date: String::from("Jan  1 2026"),
-            compile_time: String::from("00:00:00"),
-            bin_version: String::from(concat!("esp-at-rs-", env!("CARGO_PKG_VERSION"))),
+            compile_date: String::from(env!("AT_COMPILE_DATE")),
+            compile_time: String::from(env!("AT_COMPILE_TIME")),
+            bin_version: String::from(concat!("esp-at-rs-v", env!("CARGO_PKG_VERSION"))),
             module_name: String::from("MINI-1"),
         }
     }
@@ -160,6 +160,11 @@ impl Default for Basic {
 #[derive(Debug, Default)]
 pub(crate) struct Station {
     pub status: StaStatus,
+    /// Associated with an AP (between the driver's Connected and Disconnected events):
+    /// `WIFI DISCONNECT` is printed only when an association ends.
+    pub associated: bool,
+    /// The next join's timeout, if not the stored `<jap_timeout>` (AT+CWJAP's exec form).
+    pub join_timeout: Option<Duration>,
     /// A join is running and fails with a timeout at this instant.
     pub join_deadline: Option<Instant>,
     /// Outcome of the last join, for a waiting AT+CWJAP.
@@ -215,19 +220,13 @@ pub(crate) struct Sntp {
     pub interval_s: u32,
 }
 
+/// The servers `AT+CIPSNTPCFG=1` uses when none are given (ESP-AT's defaults).
+pub(crate) const SNTP_DEFAULT_SERVERS: [&str; 3] = ["cn.ntp.org.cn", "ntp.sjtu.edu.cn", "us.pool.ntp.org"];
+
 impl Default for Sntp {
+    /// At boot no server is set (ESP-AT's query then shows `+CIPSNTPCFG:0,0`).
     fn default() -> Self {
-        Sntp {
-            enabled: false,
-            tz_minutes: 0,
-            tz_display: 0,
-            servers: [
-                String::from("cn.ntp.org.cn"),
-                String::from("ntp.sjtu.edu.cn"),
-                String::from("us.pool.ntp.org"),
-            ],
-            interval_s: 3600,
-        }
+        Sntp { enabled: false, tz_minutes: 0, tz_display: 0, servers: Default::default(), interval_s: 3600 }
     }
 }
 
@@ -393,7 +392,9 @@ impl<P: Platform> Core<P> {
         match self.platform.wifi().start_join(&params, now) {
             Ok(()) => {
                 sta.status = StaStatus::Connecting;
-                sta.join_deadline = Some(now + Duration::from_secs(u64::from(st.jap_timeout_s.max(3))));
+                let timeout = sta.join_timeout.take();
+                let timeout = timeout.unwrap_or(Duration::from_secs(u64::from(st.jap_timeout_s.max(3))));
+                sta.join_deadline = Some(now + timeout);
                 sta.join_result = None;
                 sta.user_disconnect = false;
                 sta.reconnect_at = None;
@@ -449,6 +450,7 @@ impl<P: Platform> Core<P> {
         match ev {
             WifiEvent::Connected => {
                 self.st.wifi.sta.status = StaStatus::Connected;
+                self.st.wifi.sta.associated = true;
                 urc.emit(&Message::WifiConnected);
                 self.platform.net().set_link(true, now);
             }
@@ -456,10 +458,13 @@ impl<P: Platform> Core<P> {
             WifiEvent::Disconnected => {
                 self.platform.net().set_link(false, now);
                 let sta = &mut self.st.wifi.sta;
-                let was_up = matches!(sta.status, StaStatus::Connected | StaStatus::GotIp);
+                let was_up = core::mem::take(&mut sta.associated);
                 sta.ip = None;
                 if was_up {
                     urc.emit(&Message::WifiDisconnect);
+                }
+                // A join started meanwhile (AT+CWJAP while connected) goes on.
+                if sta.join_deadline.is_none() && matches!(sta.status, StaStatus::Connected | StaStatus::GotIp) {
                     sta.status = StaStatus::Disconnected;
                     if !sta.user_disconnect {
                         self.schedule_reconnect(now);

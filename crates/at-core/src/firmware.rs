@@ -187,8 +187,9 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
             let mode = self.framer.mode();
             let chunk = &input[..input.len().min(room)];
             let (ev, n) = self.framer.feed(chunk, now);
-            // ESP-AT echoes every received byte as it arrives (command and busy modes).
-            if mode != FramerMode::Data && self.core.st.basic.echo {
+            // ESP-AT echoes every received byte as it arrives, in command mode only (not while
+            // a command runs, not in a data phase).
+            if mode == FramerMode::Command && self.core.st.basic.echo {
                 self.tx.write(&chunk[..n]);
             }
             let mut unused = 0;
@@ -199,7 +200,8 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
                         self.finish(r, now);
                     }
                     Event::LineError { error: FrameError::TooLong, .. } => {
-                        let e = AtError::new(ErrorCode::para_length(0), "command line longer than 256 bytes");
+                        // ESP-AT: `at_cmd_parse` rejects len > 256 with 0x01030000.
+                        let e = AtError::new(ErrorCode::NO_AT, "command line longer than 256 bytes");
                         self.finish(Finished::Core("", Err(e)), now);
                     }
                     Event::Busy { line } => {
@@ -303,10 +305,12 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
         }
     }
 
-    /// `AT+RST` while a command runs: ESP-AT abandons the command and restarts.
+    /// `AT+RST` while a command runs: ESP-AT abandons the command, prints
+    /// `\r\nWill force to restart!!!\r\n\r\nOK\r\n` and restarts.
     fn force_restart(&mut self) {
         log::warn!("AT+RST while a command runs: forcing a restart");
         self.tx.write(FORCE_RESTART);
+        self.tx.write(at_parser::ResultCode::Ok.bytes());
         self.run = Run::Idle;
         self.core.deferred.restart = true;
     }

@@ -74,8 +74,11 @@ pub struct StationConfig {
     pub password: Passphrase,
     /// Only this BSSID.
     pub bssid: Option<MacAddr>,
-    /// Weakest authentication mode accepted (`<authmode>`, ESP-AT numbering).
+    /// Weakest authentication mode accepted (ESP-AT numbering): derived from the password
+    /// and `<pci_en>` as ESP-AT does (0 open, 1 WEP, 2 WPA-PSK).
     pub min_auth: u8,
+    /// `<pci_en>`: refuse WEP and open APs.
+    pub pci_en: bool,
     /// Listen interval in beacon intervals.
     pub listen_interval: u16,
     /// AP selection.
@@ -87,7 +90,7 @@ pub struct StationConfig {
 }
 
 impl StationConfig {
-    const ENCODED_LEN: usize = 1 + 32 + 1 + 64 + 7 + 1 + 2 + 1 + 1 + 2;
+    const ENCODED_LEN: usize = 1 + 32 + 1 + 64 + 7 + 1 + 2 + 1 + 1 + 2 + 1;
 
     fn encode(&self, out: &mut [u8; Self::ENCODED_LEN]) {
         out.fill(0);
@@ -106,10 +109,12 @@ impl StationConfig {
         out[108] = self.scan_mode as u8;
         out[109] = self.pmf;
         out[110..112].copy_from_slice(&self.jap_timeout_s.to_le_bytes());
+        out[112] = u8::from(self.pci_en);
     }
 
     fn decode(b: &[u8]) -> Option<Self> {
-        if b.len() != Self::ENCODED_LEN {
+        // The form without `pci_en` (one byte shorter) is read too.
+        if b.len() != Self::ENCODED_LEN && b.len() != Self::ENCODED_LEN - 1 {
             return None;
         }
         let ssid = Ssid::new(b.get(1..1 + usize::from(b[0]))?)?;
@@ -124,6 +129,7 @@ impl StationConfig {
             scan_mode: if b[108] == 1 { ScanMode::AllChannels } else { ScanMode::Fast },
             pmf: b[109],
             jap_timeout_s: u16::from_le_bytes([b[110], b[111]]),
+            pci_en: b.get(112) == Some(&1),
         })
     }
 }
@@ -380,7 +386,8 @@ mod tests {
                 ssid: Ssid::new(b"caf\xe9,\"x").unwrap(),
                 password: Passphrase::new(b"0123456789").unwrap(),
                 bssid: Some(MacAddr([0xca, 0xd7, 0x19, 0xd8, 0xa6, 0x44])),
-                min_auth: 3,
+                min_auth: 2,
+                pci_en: true,
                 listen_interval: 7,
                 scan_mode: ScanMode::AllChannels,
                 pmf: 3,

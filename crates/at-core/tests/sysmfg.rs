@@ -1,43 +1,12 @@
 //! AT+SYSMFG and `factory_param` on the mock platform (in-memory `mfg_nvs`), and the
 //! behaviour when `mfg_nvs` is unreadable.
 
-use std::time::Duration;
+mod common;
 
-use at_core::{Firmware, Options};
+use at_core::Options;
 use at_hal::kv::{Kv, MemKv, Unreadable, Value};
-use at_hal::storage::{MfgStore, Unmounted};
-use at_hal::time::Instant;
-use at_mock::{MockPlatform, SimAp};
-
-struct Dev<M: MfgStore + 'static> {
-    fw: Firmware<MockPlatform<MemKv, M>>,
-    now: Instant,
-}
-
-impl<M: MfgStore + 'static> Dev<M> {
-    fn new(mfg: M, options: Options) -> Self {
-        let now = Instant::from_millis(0);
-        let p = MockPlatform::with_stores(vec![SimAp::new(b"AP", b"")], MemKv::new(), mfg);
-        let mut d = Dev { fw: Firmware::new(p, options, now), now };
-        assert_eq!(d.out(), "\r\nready\r\n");
-        d
-    }
-
-    fn out(&mut self) -> String {
-        let mut b = vec![0u8; self.fw.tx_len()];
-        let n = self.fw.transmit(&mut b);
-        String::from_utf8_lossy(&b[..n]).into_owned()
-    }
-
-    fn send(&mut self, bytes: &[u8]) -> String {
-        self.fw.receive(bytes, self.now);
-        for _ in 0..10 {
-            self.now = self.now + Duration::from_millis(1);
-            self.fw.poll(self.now);
-        }
-        self.out()
-    }
-}
+use at_hal::storage::Unmounted;
+use common::Dev;
 
 fn factory() -> MemKv {
     let mut kv = MemKv::new();
@@ -53,7 +22,8 @@ fn factory() -> MemKv {
 #[test]
 fn factory_param_sets_boot_defaults() {
     let mut d = Dev::new(factory(), Options::default());
-    assert!(d.send(b"AT+GMR\r\n").contains("Bin version:v0.1.0(WROOM-02)\r\n"));
+    let gmr = d.send(b"AT+GMR\r\n");
+    assert!(gmr.contains(&format!("Bin version:esp-at-rs-v{}(WROOM-02)\r\n", env!("CARGO_PKG_VERSION"))), "{gmr}");
     assert_eq!(d.send(b"AT+UART_DEF?\r\n"), "AT+UART_DEF?\r\n+UART_DEF:921600,8,1,0,0\r\n\r\nOK\r\n");
     assert_eq!(d.send(b"AT+SYSSTORE?\r\n"), "AT+SYSSTORE?\r\n+SYSSTORE:0\r\n\r\nOK\r\n");
 }
@@ -126,7 +96,7 @@ fn private_keys_are_not_readable_unless_enabled() {
     let mut d = Dev::new(factory(), Options::default());
     d.send(b"ATE0\r\nAT+SYSLOG=1\r\n");
     let out = d.send(b"AT+SYSMFG=1,\"server_key\",\"server_key\"\r\n");
-    assert!(out.starts_with("+ERRINFO:\"private keys are not readable over AT"), "{out}");
+    assert!(out.starts_with("+ERRINFO:\"server_key/server_key: private keys are not readable over AT"), "{out}");
     assert!(out.ends_with("ERR CODE:0x010a0130\r\n\r\nERROR\r\n"), "{out}");
     assert!(!out.contains("PRIVATE KEY"));
     // Listing names is fine.

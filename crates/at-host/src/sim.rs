@@ -120,6 +120,9 @@ pub fn run(cfg: SimConfig) -> std::io::Result<()> {
                 None => break,
             }
         }
+        if fw.has_deferred() && fw.tx_len() == 0 {
+            continue;
+        }
         if input_closed && input.is_empty() && !fw.is_busy() && fw.tx_len() == 0 {
             // Let the writer thread finish: dropping the sink closes its queue.
             drop(sink.take());

@@ -96,6 +96,12 @@ impl<'a> Call<'a> {
         self.out.write(b"\r\n");
     }
 
+    /// Write formatted text without a line end. Some ESP-AT queries print their line without
+    /// `\r\n`, so the result code's own `\r\n` ends it (`+SYSMSG:0\r\nOK\r\n`, no blank line).
+    pub fn text(&mut self, args: fmt::Arguments<'_>) {
+        let _ = fmt::Write::write_fmt(self, args);
+    }
+
     /// Direct access to the output (to pass it on).
     pub fn output(&mut self) -> &mut dyn Output {
         self.out

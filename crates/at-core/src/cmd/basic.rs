@@ -77,8 +77,9 @@ pub(crate) fn syslog_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Arg
     ok()
 }
 
+/// ESP-AT prints this line without `\r\n` (no blank line before `OK`).
 pub(crate) fn sysmsg_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    call.line(format_args!("+SYSMSG:{}", c.st.settings.sysmsg));
+    call.text(format_args!("+SYSMSG:{}", c.st.settings.sysmsg));
     ok()
 }
 
@@ -149,17 +150,20 @@ pub(crate) fn uart_def_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &A
     ok()
 }
 
+/// ESP-AT prints this line without `\r\n` (no blank line before `OK`).
 pub(crate) fn sysram_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
     let h = c.platform.system().heap();
-    call.line(format_args!("+SYSRAM:{},{}", h.free, h.min_free));
+    call.text(format_args!("+SYSRAM:{},{}", h.free, h.min_free));
     ok()
 }
 
+/// `AT+SYSRAM=<caps>`: ESP-AT takes 1..=0xFFFFF (omitted: `MALLOC_CAP_8BIT`, 0x1000) and
+/// prints the line without `\r\n`.
 pub(crate) fn sysram_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     a.expect_count(1, 1)?;
     // One heap on this platform: every capability mask describes it.
-    a.int_in(0, 0..=i64::from(u32::MAX))?;
+    a.int_or(0, 1..=0xF_FFFF, 0x1000)?;
     let h = c.platform.system().heap();
-    call.line(format_args!("+SYSRAM:{},{},{},{}", h.largest_free_block, h.free, h.min_free, h.total));
+    call.text(format_args!("+SYSRAM:{},{},{},{}", h.largest_free_block, h.free, h.min_free, h.total));
     ok()
 }

@@ -22,6 +22,9 @@ use crate::core::Core;
 
 type Out<P> = Outcome<Core<P>>;
 
+/// Longest AT+SYSMFG string or binary value ESP-AT takes in one write.
+pub const MAX_MFG_VALUE: usize = 8191;
+
 /// Flash bytes read per poll while an AT+SYSFLASH read streams out.
 const FLASH_CHUNK: usize = 256;
 /// Sector size of AT+SYSFLASH erases.
@@ -76,19 +79,26 @@ fn kv_error(e: KvError, what: core::fmt::Arguments<'_>) -> AtError {
     err.with_detail(what)
 }
 
-/// A user-partition error about partition `label`.
-fn partition_error(e: PartitionError, label: &str) -> AtError {
+/// A user-partition error about partition `label`, with AT+SYSFLASH's codes: ESP-AT prints
+/// `0x010a0000` not found, `0x010a0001` range or alignment, `0x010a0002` erase, `0x010a0003`
+/// read or write (`at_setup_cmd_sysflash`, v4.1.1.0).
+fn partition_error(e: PartitionError, label: &str, op: FlashOp) -> AtError {
     let err = match e {
-        PartitionError::NotFound => AtError::invalid(1, "no such user partition (see AT+SYSFLASH?)"),
-        PartitionError::OutOfRange => AtError::invalid(2, "offset/length outside the partition"),
-        PartitionError::Misaligned => {
-            AtError::invalid(2, "erase needs 4 KiB sector boundaries, write a 4-byte aligned offset")
-        }
+        PartitionError::NotFound => AtError::exec(ExecFail::FlashPartitionNotFound),
+        PartitionError::OutOfRange | PartitionError::Misaligned => AtError::exec(ExecFail::FlashRange),
         PartitionError::Unreadable(u) => unreadable_error(u),
         PartitionError::Unsupported => AtError::exec(ExecFail::PartitionsUnsupported),
-        PartitionError::Flash => AtError::exec(ExecFail::PartitionFlash),
+        PartitionError::Flash if op == FlashOp::Erase => AtError::exec(ExecFail::FlashErase),
+        PartitionError::Flash => AtError::exec(ExecFail::FlashIo),
     };
     err.with_detail(format_args!("partition {label}"))
+}
+
+/// Which AT+SYSFLASH operation failed (erase failures have their own code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FlashOp {
+    Erase,
+    Other,
 }
 
 fn ascii(a: &Args<'_>, i: usize) -> Result<String, AtError> {
@@ -190,7 +200,8 @@ fn read<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<
     let v = kv.get(&ns, &key, &mut buf).map_err(what)?;
     let t = sysmfg_type(v.value_type());
     if let Some(i) = v.as_integer() {
-        if range.is_some() {
+        // ESP-AT accepts offset and length 0,0 with an integer, nothing else.
+        if range.is_some_and(|r| r != (0, 0)) {
             return Err(AtError::invalid(3, "offset/length apply to string and binary values only"));
         }
         let text = alloc::format!("{i}");
@@ -200,6 +211,8 @@ fn read<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<
     let len = v.len();
     let (pos, end) = match range {
         None => (0, len),
+        // Length 0 means "the rest" (ESP-AT).
+        Some((o, 0)) if o <= len => (o, len),
         Some((o, l)) if o.checked_add(l).is_some_and(|e| e <= len) => (o, o + l),
         Some(_) => return Err(AtError::invalid(3, "offset + length is past the end of the value")),
     };
@@ -227,7 +240,7 @@ fn stream_read<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Option<Out<
             let mut chunk = [0u8; FLASH_CHUNK];
             let label = label.clone();
             let at = *next;
-            let r = with_partitions(c, &label, |p| p.read(&label, at, &mut chunk[..n]));
+            let r = with_partitions(c, &label, FlashOp::Other, |p| p.read(&label, at, &mut chunk[..n]));
             match r {
                 Err(e) => Some(Err(e)),
                 Ok(()) => {
@@ -243,11 +256,13 @@ fn stream_read<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Option<Out<
             }
         }
     };
-    if result.is_some() {
-        c.st.mfg.read = None;
-        if matches!(result, Some(Ok(_))) {
+    if let Some(r) = &result {
+        // An AT+SYSMFG value ends with `\r\n` (a blank line before OK); AT+SYSFLASH data does
+        // not (`+SYSFLASH:<len>,<data>\r\nOK\r\n`), as in ESP-AT.
+        if r.is_ok() && matches!(c.st.mfg.read, Some(MfgRead::Value { .. })) {
             call.write(b"\r\n");
         }
+        c.st.mfg.read = None;
     }
     result
 }
@@ -266,8 +281,9 @@ fn write<P: Platform>(c: &mut Core<P>, a: &Args<'_>) -> Out<P> {
         5 => Value::U32(int(0..=i64::from(u32::MAX))? as u32),
         6 => Value::I32(int(i64::from(i32::MIN)..=i64::from(i32::MAX))? as i32),
         _ => {
-            let max = if t == 7 { MAX_STR_LEN } else { c.options.capacities.mfg_write };
-            let len = a.int_in(4, 0..=max as i64)? as usize;
+            // ESP-AT takes 1..=8191 bytes (`at_setup_cmd_sysmfg`); NVS strings stop earlier.
+            let max = if t == 7 { MAX_STR_LEN } else { c.options.capacities.mfg_write.min(MAX_MFG_VALUE) };
+            let len = a.int_in(4, 1..=max as i64)? as usize;
             // Fail now, not after the host has sent the bytes.
             if let Some(u) = c.platform.mfg().unreadable() {
                 return Err(unreadable_error(u));
@@ -350,29 +366,30 @@ pub(crate) struct FactoryParams {
 fn with_partitions<P: Platform, T>(
     c: &mut Core<P>,
     label: &str,
+    op: FlashOp,
     f: impl FnOnce(&mut dyn at_hal::storage::UserPartitions) -> Result<T, PartitionError>,
 ) -> Result<T, AtError> {
     match c.platform.mfg().partitions() {
-        Some(p) => f(p).map_err(|e| partition_error(e, label)),
-        None => Err(partition_error(PartitionError::Unsupported, label)),
+        Some(p) => f(p).map_err(|e| partition_error(e, label, op)),
+        None => Err(partition_error(PartitionError::Unsupported, label, op)),
     }
 }
 
 fn find_partition<P: Platform>(c: &mut Core<P>, label: &str) -> Result<PartitionInfo, AtError> {
     let mut found = None;
-    with_partitions(c, label, |p| {
+    with_partitions(c, label, FlashOp::Other, |p| {
         p.for_each_partition(&mut |info| {
             if info.label() == label {
                 found = Some(*info);
             }
         })
     })?;
-    found.ok_or(partition_error(PartitionError::NotFound, label))
+    found.ok_or(partition_error(PartitionError::NotFound, label, FlashOp::Other))
 }
 
 pub(crate) fn sysflash_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
     let mut parts = Vec::new();
-    with_partitions(c, "table", |p| p.for_each_partition(&mut |i| parts.push(*i)))?;
+    with_partitions(c, "table", FlashOp::Other, |p| p.for_each_partition(&mut |i| parts.push(*i)))?;
     for i in parts {
         call.line(format_args!(
             "+SYSFLASH:\"{}\",{},{},0x{:x},0x{:x}",
@@ -408,11 +425,13 @@ pub(crate) fn sysflash_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a:
             let (off, len) = match (off, len) {
                 (None, None) => (0, part.size),
                 (Some(o), Some(l)) if !out_of_range(o, l) => (o as u32, l as u32),
-                (Some(_), Some(_)) => return Err(partition_error(PartitionError::OutOfRange, label)),
+                (Some(_), Some(_)) => {
+                    return Err(partition_error(PartitionError::OutOfRange, label, FlashOp::Erase));
+                }
                 _ => return Err(AtError::count(4, a.len(), "offset and length go together")),
             };
             if off % SECTOR != 0 || len % SECTOR != 0 {
-                return Err(partition_error(PartitionError::Misaligned, label));
+                return Err(partition_error(PartitionError::Misaligned, label, FlashOp::Erase));
             }
             c.st.mfg.erase = Some((String::from(label), off, off + len));
             Ok(Reply::Pending(erase_step::<P>))
@@ -422,10 +441,12 @@ pub(crate) fn sysflash_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a:
                 return Err(AtError::count(4, a.len(), "write needs offset and length"));
             };
             if off % 4 != 0 {
-                return Err(AtError::invalid(2, "write offset must be a multiple of 4"));
+                return Err(partition_error(PartitionError::Misaligned, label, FlashOp::Other));
             }
+            // ESP-AT prints 0x010a0001 here but prompts anyway and fails after the data; this
+            // firmware fails before the prompt (docs/compat.md).
             if out_of_range(off, len) {
-                return Err(partition_error(PartitionError::OutOfRange, label));
+                return Err(partition_error(PartitionError::OutOfRange, label, FlashOp::Other));
             }
             c.st.mfg.flash_write = Some(FlashWrite { label: String::from(label), next: off as u32, carry: Vec::new() });
             // ESP-AT prompts with a bare `>` here (no `OK` first).
@@ -444,7 +465,7 @@ pub(crate) fn sysflash_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a:
                 return Err(AtError::new(ErrorCode::para_length(3), "read length over the per-command limit"));
             }
             if out_of_range(off, len) {
-                return Err(partition_error(PartitionError::OutOfRange, label));
+                return Err(partition_error(PartitionError::OutOfRange, label, FlashOp::Other));
             }
             call.write(alloc::format!("+SYSFLASH:{len},").as_bytes());
             c.st.mfg.read = Some(MfgRead::Flash { label: String::from(label), next: off as u32, end: (off + len) as u32 });
@@ -459,7 +480,7 @@ fn erase_step<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>) -> Option<Out<P>> 
     if next >= end {
         return Some(ok());
     }
-    if let Err(e) = with_partitions(c, &label, |p| p.erase(&label, next, SECTOR)) {
+    if let Err(e) = with_partitions(c, &label, FlashOp::Erase, |p| p.erase(&label, next, SECTOR)) {
         return Some(Err(e));
     }
     c.st.mfg.erase = Some((label, next + SECTOR, end));
@@ -483,7 +504,7 @@ fn flash_data<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, ev: DataEvent<'_>)
                 if w.carry.len() == 4 {
                     let word: [u8; 4] = [w.carry[0], w.carry[1], w.carry[2], w.carry[3]];
                     let at = w.next;
-                    if let Err(e) = with_partitions(c, &label, |p| p.write(&label, at, &word)) {
+                    if let Err(e) = with_partitions(c, &label, FlashOp::Other, |p| p.write(&label, at, &word)) {
                         return DataFlow::Fail(e);
                     }
                     w.next += 4;
@@ -493,7 +514,7 @@ fn flash_data<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, ev: DataEvent<'_>)
             let whole = b.len() / 4 * 4;
             if whole > 0 {
                 let at = w.next;
-                if let Err(e) = with_partitions(c, &label, |p| p.write(&label, at, &b[..whole])) {
+                if let Err(e) = with_partitions(c, &label, FlashOp::Other, |p| p.write(&label, at, &b[..whole])) {
                     return DataFlow::Fail(e);
                 }
                 w.next += whole as u32;
@@ -509,7 +530,7 @@ fn flash_data<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, ev: DataEvent<'_>)
                 Ok(())
             } else {
                 tail.resize(4, 0xff);
-                with_partitions(c, &label, |p| p.write(&label, w.next, &tail))
+                with_partitions(c, &label, FlashOp::Other, |p| p.write(&label, w.next, &tail))
             };
             DataFlow::done(r.map(|()| Reply::Done(at_parser::ResultCode::Ok)))
         }

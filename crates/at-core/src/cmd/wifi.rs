@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use at_hal::net::{IpConfig, Ipv4Addr, Network, parse_ipv4};
 use at_hal::wifi::{ApInfo, MacAddr, ScanMode, ScanParams, Ssid, WifiMode, WifiStation};
-use at_parser::{Args, AtError, Call, ExecFail, Outcome, Reply, ok};
+use at_parser::{Args, AtError, Call, ErrorCode, ExecFail, Outcome, Reply, ok};
 use core::time::Duration;
 
 use crate::core::{Core, LapOpt, StaStatus};
@@ -40,13 +40,22 @@ pub(crate) fn mode_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> O
 
 pub(crate) fn mode_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     a.expect_count(1, 2)?;
-    let mode = match a.int_in(0, 0..=3)? {
+    // ESP-AT prints `ERR CODE:0x01070001` for a mode above 4 (index 1, sic); 4 fails quietly
+    // in the Wi-Fi driver.
+    let out_of_range = |e: AtError| {
+        if e.code == ErrorCode::para_invalid(0) { e.printed_as(ErrorCode::para_invalid(1)) } else { e }
+    };
+    let mode = match a.int_in(0, 0..=4).map_err(out_of_range)? {
         0 => WifiMode::Off,
         1 => WifiMode::Station,
         2 => WifiMode::SoftAp,
-        _ => WifiMode::StationAndSoftAp,
+        3 => WifiMode::StationAndSoftAp,
+        _ => return Err(AtError::exec(ExecFail::WifiDriver).with_detail(format_args!("mode 4"))),
     };
     let auto_connect = a.int_or(1, 0..=1, 1)? == 1;
+    if mode == c.st.settings.wifi_mode {
+        return ok();
+    }
     let had_station = c.st.settings.wifi_mode.has_station();
     c.platform.wifi().set_mode(mode).map_err(wifi_err)?;
     c.st.settings.wifi_mode = mode;
@@ -68,26 +77,28 @@ fn quoted(call: &mut Call<'_>, bytes: &[u8]) {
     call.write(b"\"");
 }
 
+/// `+CWJAP:"<ssid>","<bssid>",<channel>,<rssi>,<pci_en>,<reconn_interval>,<listen_interval>,
+/// <scan_mode>,<pmf>` only while the station has an address; otherwise just `OK` (ESP-AT
+/// v4.1.1.0 logs "No AP" on its log port, not the AT port).
 pub(crate) fn jap_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
     let ap = c.platform.wifi().connected_ap();
-    match (ap, &c.st.settings.station) {
-        (Some(ap), Some(st)) if matches!(c.st.wifi.sta.status, StaStatus::Connected | StaStatus::GotIp) => {
-            call.write(b"+CWJAP:");
-            quoted(call, ap.ssid.as_bytes());
-            call.line(format_args!(
-                ",\"{}\",{},{},{},{},{},{},{}",
-                ap.bssid,
-                ap.channel,
-                ap.rssi,
-                st.min_auth,
-                c.st.settings.reconn_interval_s,
-                st.listen_interval,
-                st.scan_mode as u8,
-                st.pmf
-            ));
-        }
-        _ => call.write(b"No AP\r\n"),
-    }
+    let (Some(ap), Some(st), StaStatus::GotIp) = (ap, &c.st.settings.station, c.st.wifi.sta.status) else {
+        log::info!("AT+CWJAP?: No AP");
+        return ok();
+    };
+    call.write(b"+CWJAP:");
+    quoted(call, ap.ssid.as_bytes());
+    call.line(format_args!(
+        ",\"{}\",{},{},{},{},{},{},{}",
+        ap.bssid,
+        ap.channel,
+        ap.rssi,
+        u8::from(st.pci_en),
+        c.st.settings.reconn_interval_s,
+        st.listen_interval,
+        st.scan_mode as u8,
+        st.pmf
+    ));
     ok()
 }
 
@@ -95,6 +106,11 @@ pub(crate) fn jap_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Arg
     need_station(c)?;
     a.expect_count(1, 9)?;
     let ssid = a.opt_str_len(0, 1..=32)?;
+    // The password field is always read: `AT+CWJAP="ssid"` (one field) fails with
+    // `0x01080001` as in ESP-AT; an open network is `AT+CWJAP="ssid",""` or `"ssid",`.
+    if a.len() < 2 {
+        return Err(AtError::new(ErrorCode::para_parse_fail(1), "password field missing (open network: \"\")"));
+    }
     let pwd = a.opt_str_len(1, 0..=64)?;
     let bssid = match a.opt_str(2)? {
         Some(b) => Some(
@@ -103,12 +119,13 @@ pub(crate) fn jap_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Arg
         ),
         None => None,
     };
-    let auth = a.int_or(3, 0..=16, 0)? as u8;
+    let pci_en = a.int_or(3, 0..=1, 0)? == 1;
     let reconn = a.opt_int_in(4, 0..=7200)?;
     let listen = a.int_or(5, 1..=100, 3)? as u16;
     let scan_mode = if a.int_or(6, 0..=1, 0)? == 1 { ScanMode::AllChannels } else { ScanMode::Fast };
     let timeout = a.int_or(7, 3..=600, 15)? as u16;
-    let pmf = a.int_or(8, 0..=3, 1)? as u8;
+    // ESP-AT's firmware writes 0 when <pmf> is omitted (its docs say 1).
+    let pmf = a.int_or(8, 0..=3, 0)? as u8;
     let prev = c.st.settings.station.clone();
     let (ssid, password) = match (ssid, pwd, prev) {
         (None, None, Some(p)) => (p.ssid, p.password),
@@ -119,11 +136,18 @@ pub(crate) fn jap_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Arg
         ),
         (None, Some(_), _) => return Err(AtError::invalid(0, "ssid omitted but password given")),
     };
+    // ESP-AT's threshold: open for an empty password, WEP for any, WPA-PSK with <pci_en>=1.
+    let min_auth = match (password.as_bytes().is_empty(), pci_en) {
+        (true, _) => 0,
+        (false, false) => 1,
+        (false, true) => 2,
+    };
     c.st.settings.station = Some(StationConfig {
         ssid,
         password,
         bssid,
-        min_auth: auth,
+        min_auth,
+        pci_en,
         listen_interval: listen,
         scan_mode,
         pmf,
@@ -133,19 +157,30 @@ pub(crate) fn jap_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Arg
     c.st.settings.reconn_interval_s = reconn.unwrap_or(1) as u16;
     c.persist(Key::Station, false)?;
     c.persist(Key::Reconnect, false)?;
-    start_and_wait(c, call)
+    // ESP-AT disconnects first, always (WIFI DISCONNECT follows if the station was up).
+    let _ = c.platform.wifi().disconnect();
+    start_and_wait(c, call, None)
 }
+
+/// ESP-AT's exec form waits a fixed 15 s, whatever `<jap_timeout>` was set.
+const EXEC_JOIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub(crate) fn jap_exec<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
     need_station(c)?;
+    if c.st.wifi.sta.status == StaStatus::GotIp {
+        return ok();
+    }
     if c.st.settings.station.is_none() {
         return Err(AtError::exec(ExecFail::NoStoredAp));
     }
-    start_and_wait(c, call)
+    start_and_wait(c, call, Some(EXEC_JOIN_TIMEOUT))
 }
 
-fn start_and_wait<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
+fn start_and_wait<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, timeout: Option<Duration>) -> Out<P> {
     c.st.wifi.sta.reconnect_attempts = 0;
+    if let Some(t) = timeout {
+        c.st.wifi.sta.join_timeout = Some(t);
+    }
     if !c.start_join(call.now()) {
         call.line(format_args!("+CWJAP:4"));
         return Err(AtError::exec(ExecFail::JoinFailed));
@@ -276,8 +311,9 @@ pub(crate) fn lapopt_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Arg
     ok()
 }
 
+/// ESP-AT prints this line without `\r\n`.
 pub(crate) fn autoconn_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    call.line(format_args!("+CWAUTOCONN:{}", u8::from(c.st.settings.autoconn)));
+    call.text(format_args!("+CWAUTOCONN:{}", u8::from(c.st.settings.autoconn)));
     ok()
 }
 
@@ -316,8 +352,8 @@ pub(crate) fn hostname_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) 
     ok()
 }
 
+/// No station-mode check: ESP-AT's firmware has none (its docs say there is one).
 pub(crate) fn hostname_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
-    need_station(c)?;
     a.expect_count(1, 1)?;
     let name = a.utf8(0, 1..=at_hal::net::MAX_HOSTNAME_LEN)?;
     if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
@@ -328,8 +364,9 @@ pub(crate) fn hostname_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &A
     ok()
 }
 
+/// ESP-AT prints this line without `\r\n`.
 pub(crate) fn dhcp_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    call.line(format_args!("+CWDHCP:{}", c.st.settings.dhcp));
+    call.text(format_args!("+CWDHCP:{}", c.st.settings.dhcp));
     ok()
 }
 

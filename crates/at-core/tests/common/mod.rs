@@ -6,8 +6,42 @@ use std::time::Duration;
 
 use at_core::{Firmware, Options};
 use at_hal::kv::MemKv;
+use at_hal::storage::MfgStore;
 use at_hal::time::Instant;
 use at_mock::{MockPlatform, SimAp};
+
+/// A device with a manufacturing store of the test's choice, driven a command at a time.
+pub struct Dev<M: MfgStore + 'static> {
+    pub fw: Firmware<MockPlatform<MemKv, M>>,
+    pub now: Instant,
+}
+
+impl<M: MfgStore + 'static> Dev<M> {
+    pub fn new(mfg: M, options: Options) -> Self {
+        let now = Instant::from_millis(0);
+        let p = MockPlatform::with_stores(vec![SimAp::new(b"AP", b"")], MemKv::new(), mfg);
+        let mut d = Dev { fw: Firmware::new(p, options, now), now };
+        assert_eq!(d.out(), "\r\nready\r\n");
+        d
+    }
+
+    pub fn out(&mut self) -> String {
+        let mut b = vec![0u8; self.fw.tx_len()];
+        let n = self.fw.transmit(&mut b);
+        String::from_utf8_lossy(&b[..n]).into_owned()
+    }
+
+    /// Send bytes, let 10 ms pass, return what was printed.
+    pub fn send(&mut self, bytes: &[u8]) -> String {
+        let n = self.fw.receive(bytes, self.now);
+        assert_eq!(n, bytes.len(), "firmware refused input");
+        for _ in 0..10 {
+            self.now = self.now + Duration::from_millis(1);
+            self.fw.poll(self.now);
+        }
+        self.out()
+    }
+}
 
 pub struct Bench {
     pub fw: Firmware<MockPlatform>,
