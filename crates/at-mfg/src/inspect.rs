@@ -85,10 +85,11 @@ pub fn run(args: &InspectArgs) -> Result<Outcome, String> {
     let name = args.image.display().to_string();
     match mode {
         Mode::Dump => {
-            if args.offset.is_some() {
+            // A whole dump starts at flash address 0: `--offset 0` says just that.
+            if let Some(o) = args.offset.filter(|&o| o != 0) {
                 return Err(format!(
-                    "{name} is read as a whole-flash dump ({why}), which starts at flash address 0: \
-                     --offset is for partition images (add --partition if this is one)"
+                    "{name} is read as a whole-flash dump ({why}), which starts at flash address 0, not \
+                     0x{o:x}: --offset is for partition images (add --partition if this is one)"
                 ));
             }
             inspect_dump(&name, &why, &data, fkey.as_ref(), nvs_keys.as_ref(), args.json)

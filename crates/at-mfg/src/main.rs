@@ -114,6 +114,7 @@ struct InspectArgs {
     #[arg(long, value_name = "FILE")]
     flash_encryption_key: Option<PathBuf>,
     /// Flash address a partition image was written at (needed to decrypt it; ESP-AT's mfg_nvs: 0x1f000).
+    /// A whole-flash dump starts at 0: for a dump, omit it or give 0.
     #[arg(long, value_name = "0xADDR", value_parser = input::parse_u32, requires = "flash_encryption_key")]
     offset: Option<u32>,
     /// Treat IMAGE as a whole-flash dump (starting at flash address 0).
