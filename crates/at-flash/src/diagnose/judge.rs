@@ -1,8 +1,8 @@
 //! Per-partition judgement: what one partition holds, read as the chip reads it (decrypted or
 //! not), confirmed with the flash-encryption key where one is given. Reads only.
 
-use super::finding::{Finding, NvsKeysStatus};
 use crate::classify::{self, Bytes};
+use crate::finding::Finding;
 use crate::table::{PartitionEntry, subtypes, types};
 use crate::view::{DecryptedView, PartitionView};
 use crate::xts::FlashKey;
@@ -117,27 +117,6 @@ fn nvs_classify<G: ReadNorFlash>(
     }
 }
 
-fn nvs_ok(v: Verdict) -> bool {
-    matches!(v, Verdict::PlainNvs | Verdict::NvsEncrypted { .. } | Verdict::NvsNewerVersion)
-}
-
-fn finding_of(c: &Classification) -> Finding {
-    let n = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
-    match c.verdict {
-        Verdict::Blank => Finding::Blank,
-        Verdict::PlainNvs => Finding::Nvs { entries: n(c.crc_ok_entries) },
-        Verdict::NvsEncrypted { keys_ok: None } => Finding::NvsEncrypted { keys: NvsKeysStatus::Missing },
-        Verdict::NvsEncrypted { keys_ok: Some(false) } => {
-            Finding::NvsEncrypted { keys: NvsKeysStatus::Wrong }
-        }
-        Verdict::NvsEncrypted { keys_ok: Some(true) } => {
-            Finding::NvsEncrypted { keys: NvsKeysStatus::Ok { entries: n(c.crc_ok_decrypted.unwrap_or(0)) } }
-        }
-        Verdict::NvsNewerVersion => Finding::NvsNewerVersion,
-        Verdict::LooksFlashEncrypted | Verdict::Garbage => Finding::Garbage,
-    }
-}
-
 /// NVS partitions: `at_nvs::classify` as stored and, with the flash key, as decrypted.
 fn judge_nvs<F: ReadNorFlash>(
     flash: &mut F,
@@ -155,25 +134,24 @@ fn judge_nvs<F: ReadNorFlash>(
         }
         _ => None,
     };
+    let decrypts_to_nvs = decrypted.as_ref().is_some_and(|d| d.verdict.is_nvs());
     if decrypts {
         // The chip decrypts: plaintext NVS here is the opposite mistake.
         return Ok(match (raw.verdict, decrypted) {
             (Verdict::Blank, _) => Finding::Blank,
-            (v, _) if nvs_ok(v) => Finding::WrittenPlainReadDecrypted,
-            (_, Some(d)) if nvs_ok(d.verdict) => finding_of(&d),
+            (v, _) if v.is_nvs() => Finding::WrittenPlainReadDecrypted,
+            (_, Some(d)) if decrypts_to_nvs => Finding::from_nvs(&d),
             (_, Some(_)) => Finding::Garbage,
             (_, None) => Finding::EncryptedAsExpected { verified: false },
         });
     }
+    // Read plain: ciphertext-like or garbage bytes that decrypt to NVS with the key are the
+    // seed bug, confirmed; otherwise the bytes as stored tell.
     Ok(match raw.verdict {
-        Verdict::LooksFlashEncrypted | Verdict::Garbage => match decrypted {
-            Some(d) if nvs_ok(d.verdict) => Finding::WrittenEncryptedReadPlain { confirmed_with_key: true },
-            _ if raw.verdict == Verdict::LooksFlashEncrypted => {
-                Finding::WrittenEncryptedReadPlain { confirmed_with_key: false }
-            }
-            _ => Finding::Garbage,
-        },
-        _ => finding_of(&raw),
+        Verdict::LooksFlashEncrypted | Verdict::Garbage if decrypts_to_nvs => {
+            Finding::WrittenEncryptedReadPlain { confirmed_with_key: true }
+        }
+        _ => Finding::from_nvs(&raw),
     })
 }
 

@@ -24,12 +24,11 @@
 //! shares), and the whole-dump summary (the problems and `mfg_nvs`'s boot path; module
 //! `summary`). [`Finding`] is the per-partition vocabulary.
 
-mod finding;
 mod judge;
 mod summary;
-mod tables;
+pub(crate) mod tables;
 
-pub use finding::{Finding, NvsKeysStatus};
+pub use crate::finding::Finding;
 pub use judge::judge_partition;
 pub use summary::{PartitionReport, Problem, TableId};
 pub use tables::{FlashEncryption, TableReport, TableStatus};

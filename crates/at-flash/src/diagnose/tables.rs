@@ -6,8 +6,8 @@
 
 use super::DiagnoseOptions;
 use super::summary::{Problem, label, problem};
+use crate::finding::{DETAIL_PLAIN_READ_DECRYPTED, REMEDY_PLAIN_READ_DECRYPTED};
 use crate::layout::{self, AT_CUSTOMIZE, TableRead};
-use crate::locate::{DETAIL_PLAIN_READ_DECRYPTED, REMEDY_PLAIN_READ_DECRYPTED};
 use crate::table::{PRIMARY_TABLE_OFFSET, PartitionEntry, PartitionTable, TABLE_LEN, TableError};
 use crate::xts::FlashKey;
 use alloc::vec::Vec;
@@ -189,13 +189,7 @@ pub(super) fn read_secondary<F: ReadNorFlash>(
             read_decrypted: false,
             assumed_default: false,
         };
-        let p = problem(
-            label(AT_CUSTOMIZE),
-            0,
-            Unreadable::PartitionNotFound,
-            "no at_customize (type 0x40) partition in the primary table",
-            primary.assumed(),
-        );
+        let p = no_at_customize(primary.assumed());
         return Ok(Secondary { report: Some(report), table: None, problem: Some(p) });
     };
     let decrypts = atc.read_decrypted(primary.fe_on());
@@ -211,9 +205,26 @@ pub(super) fn read_secondary<F: ReadNorFlash>(
     Ok(Secondary { report: Some(report), table, problem })
 }
 
+/// The problem of a primary table without `at_customize` (`assumed`: the table is ESP-AT's
+/// default, the real one could not be read).
+pub(crate) fn no_at_customize(assumed: bool) -> Problem {
+    problem(
+        label(AT_CUSTOMIZE),
+        0,
+        Unreadable::PartitionNotFound,
+        "no at_customize (type 0x40) partition in the primary table",
+        assumed,
+    )
+}
+
+/// ESP-AT cannot read its secondary table in `atc`: what was seen, in a few words.
+pub(crate) fn secondary_unreadable(atc: &PartitionEntry, detail: &'static str, assumed: bool) -> Problem {
+    problem(atc.label, atc.offset, Unreadable::SecondaryTableUnreadable, detail, assumed)
+}
+
 /// The secondary table's bytes at the start of `at_customize`, judged: decrypted by the chip
 /// if `decrypts` (so only readable here with the key), else as stored.
-fn read_secondary_bytes<F: ReadNorFlash>(
+pub(crate) fn read_secondary_bytes<F: ReadNorFlash>(
     flash: &mut F,
     atc: &PartitionEntry,
     decrypts: bool,
@@ -245,27 +256,22 @@ fn read_secondary_bytes<F: ReadNorFlash>(
     })
 }
 
-fn secondary_outcome(
+/// The secondary table's status, the table to use (if any) and ESP-AT's problem with it (if
+/// any), from how its bytes read (`decrypts`: whether the chip decrypts `at_customize`).
+pub(crate) fn secondary_outcome(
     read: TableRead,
     decrypts: bool,
     atc: &PartitionEntry,
     assumed: bool,
 ) -> (TableStatus, Option<PartitionTable>, Option<Problem>) {
-    let unreadable =
-        |detail| Some(problem(atc.label, atc.offset, Unreadable::SecondaryTableUnreadable, detail, assumed));
+    let unreadable = |detail| Some(secondary_unreadable(atc, detail, assumed));
     match read {
         TableRead::Plain(t) if decrypts => (
             TableStatus::Plain { entries: t.entries().len() },
             None,
             Some(Problem {
                 remedy: REMEDY_PLAIN_READ_DECRYPTED,
-                ..problem(
-                    atc.label,
-                    atc.offset,
-                    Unreadable::SecondaryTableUnreadable,
-                    DETAIL_PLAIN_READ_DECRYPTED,
-                    assumed,
-                )
+                ..secondary_unreadable(atc, DETAIL_PLAIN_READ_DECRYPTED, assumed)
             }),
         ),
         TableRead::Plain(t) => (TableStatus::Plain { entries: t.entries().len() }, Some(t), None),
