@@ -139,6 +139,7 @@ impl<E: fmt::Debug> fmt::Display for LocateError<E> {
 
 impl<E: fmt::Debug> core::error::Error for LocateError<E> {}
 
+/// A label from one of ESP-AT's names (they all fit).
 fn label(s: &str) -> Label {
     Label::new(s).unwrap_or_default()
 }
@@ -242,6 +243,7 @@ pub fn locate_mfg_nvs_with_primary<'k, F: NorFlash>(
     Ok(MfgNvs { entry, at_customize, flash_encryption, content, view })
 }
 
+/// A view error of the located `mfg_nvs`.
 fn view_err<E>(e: ViewError<E>) -> LocateError<E> {
     match e {
         ViewError::Flash(e) => LocateError::Flash(e),

@@ -35,11 +35,12 @@ pub fn judge_partition<F: ReadNorFlash>(
     judge_data(flash, entry, decrypts, key)
 }
 
-/// Raw and (with a key) decrypted view of one partition.
+/// The raw view of one partition (`None` if it does not fit the flash).
 fn raw_view<'a, F: ReadNorFlash>(flash: &'a mut F, e: &PartitionEntry) -> Option<PartitionView<&'a mut F>> {
     PartitionView::new(flash, e.offset, e.size).ok()
 }
 
+/// The view of one partition decrypted with `key`, as the chip reads a partition it decrypts.
 fn dec_view<'a, 'k, F: ReadNorFlash>(
     flash: &'a mut F,
     e: &PartitionEntry,
@@ -48,6 +49,7 @@ fn dec_view<'a, 'k, F: ReadNorFlash>(
     DecryptedView::new(flash, e.offset, e.size, key).ok()
 }
 
+/// A view error: the flash's own error, or (the partition does not fit) the finding that says so.
 fn flash_err<E>(e: crate::view::ViewError<E>) -> Result<E, Finding> {
     match e {
         crate::view::ViewError::Flash(e) => Ok(e),
@@ -55,6 +57,7 @@ fn flash_err<E>(e: crate::view::ViewError<E>) -> Result<E, Finding> {
     }
 }
 
+/// Unwrap a view result, returning a flash error, or the finding of a partition that does not fit.
 macro_rules! try_view {
     ($expr:expr) => {
         match $expr {
@@ -71,7 +74,9 @@ macro_rules! try_view {
 /// so that a flash error inside `at_nvs::classify` — which reports only `KvError::Flash` — is
 /// returned as itself.
 struct Capture<G: ErrorType> {
+    /// The flash.
     inner: G,
+    /// Its first error.
     error: Option<G::Error>,
 }
 
@@ -155,6 +160,8 @@ fn judge_nvs<F: ReadNorFlash>(
     })
 }
 
+/// Non-NVS data partitions: blank, ciphertext-like or structured, as read and, with the key,
+/// as decrypted.
 fn judge_data<F: ReadNorFlash>(
     flash: &mut F,
     e: &PartitionEntry,
@@ -189,6 +196,8 @@ fn judge_data<F: ReadNorFlash>(
 /// ESP image magic (`ESP_IMAGE_HEADER_MAGIC`), the first byte of every app and bootloader image.
 const IMAGE_MAGIC: u8 = 0xE9;
 
+/// App and bootloader images: blank, or (where the chip decrypts them) ciphertext or a plain
+/// image header; only the first sector is examined.
 fn judge_app<F: ReadNorFlash>(
     flash: &mut F,
     e: &PartitionEntry,
