@@ -24,9 +24,20 @@
 //! * [`demo`] — public test credentials for the PC simulator, and a function that provisions
 //!   them under ESP-AT's names.
 //!
+//! ## Feature `x509` (default)
+//!
+//! [`format`], [`CertStore`], [`CertError`] and the `rustls-pki-types` re-export parse
+//! certificates and keys and need the X.509/PEM stack (`der`, `x509-cert`, `pkcs8`, `pkcs1`,
+//! `sec1`, `pem-rfc7468`, `rustls-pki-types`); they exist only with the default feature `x509`.
+//! Without it (`default-features = false`) the crate is [`names`] (with the secret policy
+//! [`holds_private_key`]), [`sealed`] and [`demo`]: what the firmware core needs for its
+//! `AT+SYSMFG` read policy, without linking a certificate parser.
+//!
 //! ## Example
 //!
 //! ```
+//! # #[cfg(feature = "x509")]
+//! # fn main() -> Result<(), Box<dyn core::error::Error>> {
 //! use at_certstore::{AuthMode, CertError, CertStore, EntryName, demo};
 //! use at_hal::kv::{Kv, MemKv, Value};
 //!
@@ -50,7 +61,10 @@
 //!
 //! // AT+SYSMFG=1,"server_key","server_key" is refused unless the firmware opts in.
 //! assert!(matches!(store.mfg_read("server_key", "server_key"), Err(CertError::KeyReadbackRefused { .. })));
-//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "x509"))]
+//! # fn main() {}
 //! ```
 //!
 //! ## Errors
@@ -77,23 +91,32 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// The crate docs describe the `x509` items, which are absent without the feature.
+#![cfg_attr(not(feature = "x509"), allow(rustdoc::broken_intra_doc_links))]
 
 extern crate alloc;
 
 pub mod demo;
+#[cfg(feature = "x509")]
 mod error;
+#[cfg(feature = "x509")]
 pub mod format;
 pub mod names;
 pub mod sealed;
+#[cfg(feature = "x509")]
 mod store;
 
+#[cfg(feature = "x509")]
 pub use error::CertError;
+#[cfg(feature = "x509")]
 pub use format::{FormatError, KeyFormat, KeyMatch, PrivateKey};
 pub use names::{EntryName, Feature, Item, PkiItem, holds_private_key};
 pub use sealed::{SealKey, Sealed};
+#[cfg(feature = "x509")]
 pub use store::{
     AuthMode, CertStore, ClientCredentials, ClientIdentity, MfgValue, SecretBytes, ServerCredentials,
 };
 
 /// Re-exported: the types [`CertStore`] hands to the TLS layer.
+#[cfg(feature = "x509")]
 pub use rustls_pki_types;

@@ -358,7 +358,7 @@ fn parse_index(digits: &str) -> Option<u16> {
 /// closed, for *any* key in a namespace whose name ends in `_key` (ASCII case-insensitive):
 /// `client_key/stray`, ESP-AT's legacy `wpa2_key`, a vendor's `ota_key`. The AT layer uses it
 /// to refuse `AT+SYSMFG` reads of such entries unless the firmware opts in
-/// ([`CertStore::allow_key_readback`](crate::CertStore::allow_key_readback)).
+/// (`CertStore::allow_key_readback`, feature `x509`).
 pub fn holds_private_key(namespace: &str, key: &str) -> bool {
     let is_pki_key = matches!(PkiItem::parse(namespace, key), Some(p) if p.item() == Item::Key);
     let ns = namespace.as_bytes();

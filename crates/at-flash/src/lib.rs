@@ -16,6 +16,7 @@
 //! | [`layout`] | primary table at 0x8000, ESP-AT's secondary table in `at_customize`, ESP-AT's C3 defaults |
 //! | [`storage`] | [`MfgStorage`]: `mfg_nvs` located and mounted (or diagnosed) plus AT+SYSFLASH access, what a backend hands the firmware |
 //! | [`locate`] | [`locate_mfg_nvs`]: the boot-time lookup, returning a view or the precise [`at_hal::kv::Unreadable`] |
+//! | [`finding`] | [`Finding`]: one partition as the chip reads it, embedding at-nvs's `Verdict` for NVS content — the shared vocabulary (`Verdict` → `Finding` → [`at_hal::kv::Unreadable`]) and where it is documented |
 //! | [`mod@diagnose`] | [`diagnose()`]: a read-only report on a whole flash or dump, per partition, with remedies (`Display`; `serde` feature for JSON) |
 //! | [`classify`] | the key-less ciphertext test behind the diagnosis (NVS partitions use `at_nvs::classify`) |
 //!
@@ -39,6 +40,7 @@ extern crate std;
 pub mod classify;
 pub mod csv;
 pub mod diagnose;
+pub mod finding;
 pub mod layout;
 pub mod locate;
 pub mod storage;
@@ -47,7 +49,8 @@ pub mod view;
 pub mod xts;
 
 pub use at_nvs::NvsKeys;
-pub use diagnose::{DiagnoseOptions, Diagnosis, Finding, Problem, diagnose};
+pub use diagnose::{DiagnoseOptions, Diagnosis, Problem, diagnose};
+pub use finding::Finding;
 pub use locate::{LocateError, MfgNvs, locate_mfg_nvs, locate_mfg_nvs_with_primary};
 pub use storage::{MfgStorage, SharedFlash};
 pub use table::{PartitionEntry, PartitionTable, TableError};

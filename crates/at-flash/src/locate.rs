@@ -8,12 +8,14 @@
 //! answer is a [`MountView`] ready for an NVS mount, or a [`LocateError`] naming the
 //! partition, its offset, the [`Unreadable`] cause and the remedy.
 
-use crate::diagnose::{Finding, judge_partition};
-use crate::layout::{self, AT_CUSTOMIZE, MFG_NVS, TableRead};
+use crate::diagnose::{Problem, TableStatus, judge_partition, tables};
+use crate::finding::{DETAIL_PLAIN_READ_DECRYPTED, Finding, REMEDY_PLAIN_READ_DECRYPTED};
+use crate::layout::{self, MFG_NVS, TableRead};
 use crate::table::{Label, PRIMARY_TABLE_OFFSET, PartitionEntry, PartitionTable, TABLE_LEN, TableError};
 use crate::view::{DecryptedView, MountView, PartitionView, ViewError};
 use crate::xts::FlashKey;
 use at_hal::kv::Unreadable;
+use at_nvs::Verdict;
 use core::fmt;
 use embedded_storage::nor_flash::NorFlash;
 
@@ -26,8 +28,8 @@ pub struct MfgNvs<'k, F> {
     pub at_customize: PartitionEntry,
     /// Whether the primary table was stored encrypted, i.e. flash encryption is on.
     pub flash_encryption: bool,
-    /// What the pages hold: [`Finding::Blank`], [`Finding::Nvs`] or [`Finding::NvsEncrypted`]
-    /// (checked without NVS keys: the mount then needs them).
+    /// What the pages hold: [`Finding::Blank`] or [`Finding::Nvs`] — plain, or NVS-encrypted
+    /// (judged without NVS keys, so its verdict says keys missing: the mount then needs them).
     pub content: Finding,
     /// The window to mount (read-only if decrypted, see [`MountView`]).
     pub view: MountView<'k, F>,
@@ -101,9 +103,17 @@ impl<E> LocateError<E> {
     }
 }
 
-pub(crate) const DETAIL_PLAIN_READ_DECRYPTED: &str = "plaintext in a partition the chip decrypts";
-pub(crate) const REMEDY_PLAIN_READ_DECRYPTED: &str =
-    "re-flash the partition encrypted (esptool write-flash --encrypt), or clear its encrypted flag";
+impl<E> From<Problem> for LocateError<E> {
+    /// A problem on the boot path, as the diagnosis reports it.
+    fn from(p: Problem) -> Self {
+        LocateError::Unreadable {
+            partition: p.partition,
+            offset: p.offset,
+            reason: p.reason,
+            detail: p.detail,
+        }
+    }
+}
 
 impl<E: fmt::Debug> fmt::Display for LocateError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -129,6 +139,7 @@ impl<E: fmt::Debug> fmt::Display for LocateError<E> {
 
 impl<E: fmt::Debug> core::error::Error for LocateError<E> {}
 
+/// A label from one of ESP-AT's names (they all fit).
 fn label(s: &str) -> Label {
     Label::new(s).unwrap_or_default()
 }
@@ -167,12 +178,7 @@ pub fn locate_mfg_nvs_with_primary<'k, F: NorFlash>(
     flash_encryption: bool,
     key: Option<&'k FlashKey>,
 ) -> Result<MfgNvs<'k, F>, LocateError<F::Error>> {
-    let at_customize = *layout::find_at_customize(primary).ok_or(LocateError::Unreadable {
-        partition: label(AT_CUSTOMIZE),
-        offset: 0,
-        reason: Unreadable::PartitionNotFound,
-        detail: "no at_customize (type 0x40) in the primary table",
-    })?;
+    let at_customize = *layout::find_at_customize(primary).ok_or(tables::no_at_customize(false))?;
     let not_found = |detail| LocateError::Unreadable {
         partition: label(MFG_NVS),
         offset: at_customize.offset,
@@ -182,44 +188,24 @@ pub fn locate_mfg_nvs_with_primary<'k, F: NorFlash>(
     if at_customize.size < TABLE_LEN as u32 {
         return Err(not_found("at_customize is too small to hold a table"));
     }
-    // The secondary table, read the way the chip returns it to ESP-AT.
+    // The secondary table, read the way the chip returns it to ESP-AT and judged as the
+    // diagnosis judges it.
     let decrypts = at_customize.read_decrypted(flash_encryption);
     if decrypts && key.is_none() {
         return Err(LocateError::KeyRequired { partition: at_customize.label, offset: at_customize.offset });
     }
-    let table_key = if decrypts { key } else { None };
-    let bytes =
-        layout::read_table_bytes(&mut flash, at_customize.offset, table_key).map_err(LocateError::Flash)?;
-    let secondary_unreadable = |detail| LocateError::Unreadable {
-        partition: at_customize.label,
-        offset: at_customize.offset,
-        reason: Unreadable::SecondaryTableUnreadable,
-        detail,
-    };
-    if bytes.iter().all(|&b| b == 0xFF) {
-        return Err(not_found("the secondary table is erased (at_customize.bin never flashed)"));
-    }
-    let flash_size = u32::try_from(flash.capacity()).unwrap_or(u32::MAX);
-    let secondary = match crate::table::PartitionTable::parse(&bytes, Some(flash_size)) {
-        Ok(t) => t,
-        Err(_) if !decrypts => {
-            // Written encrypted but read plain? Decide with the key, else by the key-less rule.
-            let confirmed = key.is_some_and(|k| {
-                let mut b = bytes;
-                k.decrypt(at_customize.offset, &mut b).is_ok()
-                    && crate::table::PartitionTable::parse(&b, Some(flash_size)).is_ok()
-            });
-            let random = crate::classify::bytes_at(&mut crate::view::SliceFlash(&bytes), 0, TABLE_LEN as u32)
-                .is_ok_and(|b| b == crate::classify::Bytes::RandomLike);
-            return Err(secondary_unreadable(if confirmed {
-                "flash-encrypted (confirmed with the key) but read plain"
-            } else if random {
-                "looks flash-encrypted, read plain"
-            } else {
-                "not a partition table"
-            }));
+    let read =
+        tables::read_secondary_bytes(&mut flash, &at_customize, decrypts, key).map_err(LocateError::Flash)?;
+    let secondary = match tables::secondary_outcome(read, decrypts, &at_customize, false) {
+        (_, _, Some(p)) => return Err(p.into()),
+        (TableStatus::Blank, ..) => {
+            return Err(not_found("the secondary table is erased (at_customize.bin never flashed)"));
         }
-        Err(_) => return Err(secondary_unreadable("does not parse after decryption")),
+        (_, Some(t), None) => t,
+        // The key was given (checked above): a table the chip decrypts is read or reported.
+        (_, None, None) => {
+            return Err(tables::secondary_unreadable(&at_customize, "not readable", false).into());
+        }
     };
     let entry = *layout::find_mfg_nvs(&secondary)
         .ok_or_else(|| not_found("no (data, nvs, \"mfg_nvs\") in the secondary table"))?;
@@ -228,32 +214,25 @@ pub fn locate_mfg_nvs_with_primary<'k, F: NorFlash>(
     if decrypts && key.is_none() {
         return Err(LocateError::KeyRequired { partition: entry.label, offset: entry.offset });
     }
+    // Judged without NVS keys (this lookup has none): an NVS-encrypted mfg_nvs goes to the
+    // mount, which has them and decides. Anything else that is not readable stops here, with
+    // the diagnosis and detail the dump diagnosis gives.
     let content =
         judge_partition(&mut flash, &entry, flash_encryption, key, None).map_err(LocateError::Flash)?;
-    let problem = |reason, detail| LocateError::Unreadable {
-        partition: entry.label,
-        offset: entry.offset,
-        reason,
-        detail,
-    };
     match content {
-        Finding::Blank | Finding::Nvs { .. } | Finding::NvsEncrypted { .. } => {}
-        Finding::NvsNewerVersion => {
-            return Err(problem(Unreadable::NvsNewerVersion, "NVS pages of a newer format"));
+        Finding::Nvs { verdict: Verdict::NvsEncrypted { .. }, .. } => {}
+        Finding::Blank | Finding::Nvs { .. } if content.unreadable().is_none() => {}
+        _ => {
+            return Err(LocateError::Unreadable {
+                partition: entry.label,
+                offset: entry.offset,
+                reason: content.unreadable().unwrap_or(Unreadable::Garbage),
+                detail: match content.detail() {
+                    "" => "not NVS",
+                    d => d,
+                },
+            });
         }
-        Finding::WrittenEncryptedReadPlain { confirmed_with_key: true } => {
-            return Err(problem(Unreadable::FlashEncryptedReadAsPlain, "ciphertext, confirmed with the key"));
-        }
-        Finding::WrittenEncryptedReadPlain { confirmed_with_key: false } => {
-            return Err(problem(
-                Unreadable::FlashEncryptedReadAsPlain,
-                "no valid NVS page and the data looks like ciphertext",
-            ));
-        }
-        Finding::WrittenPlainReadDecrypted => {
-            return Err(problem(Unreadable::Garbage, DETAIL_PLAIN_READ_DECRYPTED));
-        }
-        _ => return Err(problem(Unreadable::Garbage, "neither NVS nor ciphertext")),
     }
     let view = match (decrypts, key) {
         (true, Some(k)) => {
@@ -264,6 +243,7 @@ pub fn locate_mfg_nvs_with_primary<'k, F: NorFlash>(
     Ok(MfgNvs { entry, at_customize, flash_encryption, content, view })
 }
 
+/// A view error of the located `mfg_nvs`.
 fn view_err<E>(e: ViewError<E>) -> LocateError<E> {
     match e {
         ViewError::Flash(e) => LocateError::Flash(e),

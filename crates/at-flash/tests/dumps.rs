@@ -8,6 +8,7 @@ use at_flash::xts::FlashKey;
 use at_flash::{DiagnoseOptions, Diagnosis, LocateError, SliceFlash, diagnose, locate_mfg_nvs};
 use at_hal::kv::Unreadable;
 use at_mock::flash::MockFlash;
+use at_nvs::Verdict;
 use common::{fixture, flash_key};
 use embedded_storage::nor_flash::ReadNorFlash;
 
@@ -46,7 +47,7 @@ fn healthy_dump_without_key_assumes_the_default_layout_and_finds_no_problem() {
     assert_eq!((s.offset, s.status, s.assumed_default), (0x1E000, TableStatus::Plain { entries: 2 }, false));
     let mfg = d.partition(MFG_NVS).unwrap();
     assert!(!mfg.assumed, "the secondary table was read, so mfg_nvs's location is not assumed");
-    assert_eq!(mfg.finding, Finding::Nvs { entries: 33 });
+    assert_eq!(mfg.finding, Finding::Nvs { verdict: Verdict::PlainNvs, entries: 33 });
     assert_eq!(d.partition("otadata").unwrap().finding, Finding::EncryptedAsExpected { verified: false });
     assert!(d.is_healthy(), "{d}");
     assert_eq!(d.mfg_nvs, Ok(()));
@@ -59,7 +60,10 @@ fn healthy_dump_with_key_reads_the_encrypted_primary_table() {
     assert_eq!(d.primary.status, TableStatus::Encrypted { entries: 6 });
     assert!(!d.primary.assumed_default && d.primary.read_decrypted);
     assert_eq!(d.partition("otadata").unwrap().finding, Finding::EncryptedAsExpected { verified: true });
-    assert_eq!(d.partition(MFG_NVS).unwrap().finding, Finding::Nvs { entries: 33 });
+    assert_eq!(
+        d.partition(MFG_NVS).unwrap().finding,
+        Finding::Nvs { verdict: Verdict::PlainNvs, entries: 33 }
+    );
     assert!(d.partitions.iter().all(|p| !p.assumed));
     assert!(d.is_healthy(), "{d}");
 }
@@ -137,7 +141,10 @@ fn no_flash_encryption_dump_is_plain_and_healthy() {
         assert_eq!(d.flash_encryption, FlashEncryption::Off);
         assert_eq!(d.primary.status, TableStatus::Plain { entries: 6 });
         assert!(d.partitions.iter().all(|p| !p.read_decrypted && !p.assumed));
-        assert_eq!(d.partition(MFG_NVS).unwrap().finding, Finding::Nvs { entries: 33 });
+        assert_eq!(
+            d.partition(MFG_NVS).unwrap().finding,
+            Finding::Nvs { verdict: Verdict::PlainNvs, entries: 33 }
+        );
         assert!(d.is_healthy(), "{d}");
     }
 }
@@ -150,7 +157,7 @@ fn locate_healthy_returns_a_view_with_the_plain_nvs() {
     let m = locate_mfg_nvs(&mut flash, Some(&key)).unwrap();
     assert!(m.flash_encryption);
     assert_eq!((m.entry.offset, m.entry.size, m.at_customize.offset), (0x1F000, 0x1F000, 0x1E000));
-    assert_eq!(m.content, Finding::Nvs { entries: 33 });
+    assert_eq!(m.content, Finding::Nvs { verdict: Verdict::PlainNvs, entries: 33 });
     let mut view = m.view;
     assert!(!view.is_decrypted());
     assert_eq!(view.capacity(), 0x1F000);
@@ -173,7 +180,7 @@ fn locate_without_key_cannot_read_an_encrypted_primary_table() {
     // ...but given the table the bootloader read, it finds mfg_nvs.
     let primary = at_flash::layout::esp_at_c3_default_primary();
     let m = at_flash::locate_mfg_nvs_with_primary(&mut flash, &primary, true, None).unwrap();
-    assert_eq!(m.content, Finding::Nvs { entries: 33 });
+    assert_eq!(m.content, Finding::Nvs { verdict: Verdict::PlainNvs, entries: 33 });
 }
 
 #[test]
@@ -220,7 +227,7 @@ fn locate_no_flash_encryption() {
     let mut flash = MockFlash::from_image(dump("no_flash_encryption"));
     let m = locate_mfg_nvs(&mut flash, None).unwrap();
     assert!(!m.flash_encryption && !m.view.is_decrypted());
-    assert_eq!(m.content, Finding::Nvs { entries: 33 });
+    assert_eq!(m.content, Finding::Nvs { verdict: Verdict::PlainNvs, entries: 33 });
 }
 
 #[test]
@@ -231,4 +238,36 @@ fn slice_flash_gives_the_same_diagnosis() {
         .unwrap();
     let b = diag("seed", Some(&key));
     assert_eq!(a.to_string(), b.to_string());
+}
+
+#[test]
+fn locate_and_the_diagnosis_report_mfg_nvs_in_the_same_words() {
+    // One vocabulary: where the boot-time lookup refuses a partition, the dump diagnosis names
+    // the same partition, cause and detail for mfg_nvs's boot path.
+    let key = flash_key();
+    let mut compared = 0;
+    for name in ["healthy", "no_flash_encryption", "second_hazard", "seed"] {
+        for k in [None, Some(&key)] {
+            let d = diag(name, k);
+            let mut flash = MockFlash::from_image(dump(name));
+            match locate_mfg_nvs(&mut flash, k) {
+                Ok(_) => assert!(d.mfg_nvs.is_ok(), "{name}: {d}"),
+                Err(LocateError::Unreadable { partition, offset, reason, detail }) => {
+                    let p = d.mfg_nvs.unwrap_err();
+                    assert_eq!(
+                        (p.partition, p.offset, p.reason, p.detail),
+                        (partition, offset, reason, detail)
+                    );
+                    compared += 1;
+                }
+                // The primary table is stored encrypted and no key was given: locate needs the
+                // bootloader's table, the diagnosis assumes ESP-AT's default.
+                Err(LocateError::PrimaryTableUnreadable { looks_encrypted: true, .. }) => {
+                    assert!(k.is_none())
+                }
+                Err(e) => panic!("{name}: {e}"),
+            }
+        }
+    }
+    assert!(compared >= 2, "the seed and second-hazard dumps are refused with the key");
 }

@@ -26,3 +26,13 @@ fn seed_diagnosis_as_json_names_partitions_causes_and_remedies() {
     assert_eq!(mfg["finding"]["written_encrypted_read_plain"]["confirmed_with_key"], true);
     assert_eq!(mfg["entry"]["offset"], 0x1F000);
 }
+
+#[test]
+fn an_nvs_finding_embeds_at_nvs_verdict() {
+    let img = fixture("dumps/healthy.bin.gz");
+    let d = diagnose(&mut SliceFlash(&img), DiagnoseOptions::default()).unwrap();
+    let v = serde_json::to_value(&d).unwrap();
+    let mfg = v["partitions"].as_array().unwrap().iter().find(|p| p["entry"]["label"] == "mfg_nvs").unwrap();
+    assert_eq!(mfg["finding"]["nvs"]["verdict"], "plain_nvs");
+    assert_eq!(mfg["finding"]["nvs"]["entries"], 33);
+}

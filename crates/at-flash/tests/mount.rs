@@ -3,7 +3,7 @@
 //! written either way.
 
 mod common;
-use at_flash::diagnose::{Finding, NvsKeysStatus};
+use at_flash::Finding;
 use at_flash::layout::{MFG_NVS, esp_at_c3_default_primary};
 use at_flash::table::{Flags, PRIMARY_TABLE_OFFSET, PartitionTable};
 use at_flash::{
@@ -12,7 +12,7 @@ use at_flash::{
 };
 use at_hal::kv::{KvError, Unreadable, Value};
 use at_mock::flash::MockFlash;
-use at_nvs::Nvs;
+use at_nvs::{Nvs, Verdict};
 use common::{fixture, flash_key};
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
 
@@ -107,7 +107,7 @@ fn mfg_nvs_flagged_encrypted_is_located_decrypted_and_read_only() {
     let mut flash = MockFlash::from_image(img.clone());
     let m = locate_mfg_nvs(&mut flash, Some(&key)).unwrap();
     assert!(m.view.is_decrypted() && m.entry.flags.encrypted());
-    assert_eq!(m.content, Finding::Nvs { entries: 33 });
+    assert_eq!(m.content, Finding::Nvs { verdict: Verdict::PlainNvs, entries: 33 });
     let mut view = m.view;
     // NVS cannot update in place under XTS: the decrypted mount view refuses writes.
     assert!(view.write(0, &[0; 4]).is_err() && view.erase(0, 4096).is_err());
@@ -127,7 +127,7 @@ fn mfg_nvs_flagged_encrypted_is_located_decrypted_and_read_only() {
         .unwrap();
     let r = d.partition(MFG_NVS).unwrap();
     assert!(r.read_decrypted);
-    assert_eq!(r.finding, Finding::Nvs { entries: 33 });
+    assert_eq!(r.finding, Finding::Nvs { verdict: Verdict::PlainNvs, entries: 33 });
     assert!(d.is_healthy(), "{d}");
     let d = diagnose(&mut SliceFlash(&img), DiagnoseOptions::default()).unwrap();
     assert_eq!(d.partition(MFG_NVS).unwrap().finding, Finding::EncryptedAsExpected { verified: false });
@@ -161,26 +161,23 @@ fn nvs_encrypted_mfg_nvs_keys_missing_wrong_ok() {
     img[0x1F000..0x25000].copy_from_slice(&fixture("../nvs/mfg_nvs_nvsenc.bin"));
     let right = nvs_keys();
     let wrong = NvsKeys::from_bytes(&[3; 64]);
-    for (keys, status) in [
-        (None, NvsKeysStatus::Missing),
-        (Some(&wrong), NvsKeysStatus::Wrong),
-        (Some(&right), NvsKeysStatus::Ok { entries: 0 }),
-    ] {
+    for (keys, keys_ok) in [(None, None), (Some(&wrong), Some(false)), (Some(&right), Some(true))] {
         let d = diagnose(&mut SliceFlash(&img), DiagnoseOptions { nvs_keys: keys, ..Default::default() })
             .unwrap();
         let f = d.partition(MFG_NVS).unwrap().finding;
-        match (f, status) {
-            (Finding::NvsEncrypted { keys: NvsKeysStatus::Ok { entries } }, NvsKeysStatus::Ok { .. }) => {
+        let Finding::Nvs { verdict, entries } = f else { panic!("{f:?}") };
+        // The finding embeds at-nvs's verdict, and its diagnosis is the verdict's.
+        assert_eq!(verdict, Verdict::NvsEncrypted { keys_ok });
+        assert_eq!(f.unreadable(), verdict.unreadable());
+        match keys_ok {
+            Some(true) => {
                 assert!(entries > 0);
                 assert!(d.is_healthy(), "{d}");
             }
-            (f, s) => {
-                assert_eq!(f, Finding::NvsEncrypted { keys: s });
-                let want = if s == NvsKeysStatus::Missing {
-                    Unreadable::NvsKeysMissing
-                } else {
-                    Unreadable::NvsKeysWrong
-                };
+            _ => {
+                assert_eq!(entries, 0);
+                let want =
+                    if keys_ok.is_none() { Unreadable::NvsKeysMissing } else { Unreadable::NvsKeysWrong };
                 assert_eq!(d.mfg_nvs.unwrap_err().reason, want);
             }
         }
@@ -188,7 +185,7 @@ fn nvs_encrypted_mfg_nvs_keys_missing_wrong_ok() {
     // locate hands it over (no NVS keys there): the mount decides with the keys.
     let mut flash = MockFlash::from_image(img);
     let m = locate_mfg_nvs(&mut flash, None).unwrap();
-    assert_eq!(m.content, Finding::NvsEncrypted { keys: NvsKeysStatus::Missing });
+    assert_eq!(m.content, Finding::Nvs { verdict: Verdict::NvsEncrypted { keys_ok: None }, entries: 0 });
     let MountView::Plain(view) = m.view else { panic!("plain expected") };
     let mut nvs = Nvs::mount_read_only(view, Some(&right)).unwrap();
     check_mfg_nvs(&mut nvs);

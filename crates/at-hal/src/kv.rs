@@ -179,6 +179,11 @@ pub struct EntryInfo {
 ///
 /// This is the diagnosis the seed bug never gave: it names the cause and the fix, and a store
 /// in any of these states is left exactly as it is — never formatted, never erased.
+///
+/// It is the top, firmware-facing layer of the partition-state vocabulary; the layers below
+/// derive it, each in one place: at-nvs's `Verdict::unreadable` for NVS content (classify and
+/// mount alike), at-flash's `Finding::unreadable` for a partition as the chip reads it (which
+/// embeds the verdict).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unreadable {
     /// The partition the store lives in is not in the partition table(s).

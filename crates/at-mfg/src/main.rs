@@ -10,7 +10,9 @@
 //!   format, byte-identical to `esp-idf-nvs-partition-gen` (`at_nvs::csv`).
 //! * `inspect` explains what a partition image or a whole-flash dump holds and why a device
 //!   can or cannot read it (`at_nvs::classify`, `at_flash::diagnose`), and lists every entry
-//!   it can read. It only ever opens IMAGE for reading.
+//!   it can read. It only ever opens IMAGE for reading. `inspect` judges and builds a
+//!   `report::Report` (in the shared vocabulary: at-flash's `Finding` with at-nvs's `Verdict`
+//!   inside, at-hal's `Unreadable`); `render::human` and `render::json` print it.
 //!
 //! Exit codes: 0 = done (for `inspect`: everything the device needs is readable); 1 =
 //! `inspect` found a problem (the report says which and what to do); 2 = error (bad
@@ -23,6 +25,7 @@ mod entries;
 mod generate;
 mod input;
 mod inspect;
+mod render;
 mod report;
 
 use std::path::PathBuf;
@@ -114,6 +117,7 @@ struct InspectArgs {
     #[arg(long, value_name = "FILE")]
     flash_encryption_key: Option<PathBuf>,
     /// Flash address a partition image was written at (needed to decrypt it; ESP-AT's mfg_nvs: 0x1f000).
+    /// A whole-flash dump starts at 0: for a dump, omit it or give 0.
     #[arg(long, value_name = "0xADDR", value_parser = input::parse_u32, requires = "flash_encryption_key")]
     offset: Option<u32>,
     /// Treat IMAGE as a whole-flash dump (starting at flash address 0).
@@ -134,28 +138,42 @@ fn print_stdout(s: &str) -> bool {
     out.write_all(s.as_bytes()).and_then(|()| out.flush()).is_ok()
 }
 
+/// A line on stderr; a closed stderr is not worth a panic.
+fn eprintln_safe(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Generate(args) => match generate::run(&args) {
             Ok(msg) => {
-                inspect::eprintln_safe(&msg);
+                eprintln_safe(&msg);
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                inspect::eprintln_safe(&format!("at-mfg generate: error: {e}"));
+                eprintln_safe(&format!("at-mfg generate: error: {e}"));
                 ExitCode::from(EXIT_ERROR)
             }
         },
         Command::Inspect(args) => match inspect::run(&args) {
-            Ok(outcome) => {
-                if !print_stdout(&outcome.stdout) {
+            Ok(report) => {
+                let stdout = if args.json {
+                    for n in report.notes() {
+                        eprintln_safe(&format!("note: {n}"));
+                    }
+                    render::json::report(&report)
+                } else {
+                    render::human::report(&report)
+                };
+                if !print_stdout(&stdout) {
                     return ExitCode::from(EXIT_ERROR);
                 }
-                if outcome.problem { ExitCode::from(EXIT_PROBLEM) } else { ExitCode::SUCCESS }
+                if report.problem() { ExitCode::from(EXIT_PROBLEM) } else { ExitCode::SUCCESS }
             }
             Err(e) => {
-                inspect::eprintln_safe(&format!("at-mfg inspect: error: {e}"));
+                eprintln_safe(&format!("at-mfg inspect: error: {e}"));
                 if args.json {
                     print_stdout(&format!("{}\n", serde_json::json!({ "error": e })));
                 }

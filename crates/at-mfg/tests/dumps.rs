@@ -256,3 +256,29 @@ fn truncated_and_random_dumps_are_diagnosed_not_crashed_on() {
     assert_eq!(v["mfg_nvs"]["readable"], false);
     assert_eq!(std::fs::read(&p).unwrap(), noise);
 }
+
+#[test]
+fn offset_zero_is_accepted_for_a_dump() {
+    // A whole dump starts at flash address 0: `--offset 0` states that and changes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dump("seed", dir.path());
+    let key = fe_key();
+    let k = ["--flash-encryption-key".as_ref(), key.as_os_str()];
+    let without = inspect_json(&path, &k);
+    for zero in ["0", "0x0"] {
+        let with = inspect_json(&path, &[k[0], k[1], "--offset".as_ref(), zero.as_ref()]);
+        assert_eq!(with, without, "--offset {zero}");
+        assert_eq!(with.1["mode"], "dump");
+    }
+    // Forced with --dump too.
+    let forced = inspect_json(&path, &[k[0], k[1], "--dump".as_ref(), "--offset".as_ref(), "0".as_ref()]);
+    assert_eq!(forced.1["detected_by"], "--dump");
+    assert_eq!(forced.1["partitions"], without.1["partitions"]);
+    // Any other address is still refused, naming the address.
+    let r = run(
+        &["inspect".as_ref(), path.as_os_str(), k[0], k[1], "--offset".as_ref(), "0x1000".as_ref()],
+        None,
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("0x1000") && r.stderr.contains("--partition"), "{}", r.stderr);
+}

@@ -14,6 +14,23 @@
 //!
 //! [`Nvs::mount`](crate::Nvs::mount) applies the same rules and refuses (never formats) every
 //! verdict that is not readable; [`Verdict::unreadable`] gives the error it reports.
+//!
+//! ## One vocabulary, in layers
+//!
+//! A partition's state has one name at each layer, and each layer *embeds* the one below
+//! rather than mapping it by hand:
+//!
+//! 1. [`Verdict`] (here): what an NVS partition's bytes hold, read as given (with NVS keys if
+//!    any). [`Verdict::unreadable`] is the **only** place NVS content becomes an
+//!    [`Unreadable`] diagnosis — `classify` and `Nvs::mount` both go through it.
+//! 2. `at_flash::Finding`: one partition as the chip reads it (decrypted or not, confirmed
+//!    with the flash-encryption key). NVS content that reads as NVS is
+//!    `Finding::Nvs { verdict, .. }`, this verdict embedded; its diagnosis is the verdict's.
+//! 3. [`Unreadable`] (`at_hal`): the firmware-facing cause, with its remedy; `at_hal` knows
+//!    neither of the above.
+//!
+//! [`Verdict::name`] is the stable spelling of a verdict in reports (`at-mfg inspect`'s
+//! `classification`).
 
 use at_hal::kv::{KvError, Unreadable};
 use embedded_storage::nor_flash::ReadNorFlash;
@@ -28,6 +45,7 @@ pub const CIPHERTEXT_ENTROPY: f32 = 7.0;
 
 /// The outcome of [`classify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(rename_all = "snake_case"))]
 pub enum Verdict {
     /// No NVS data: every page is erased (or carries nothing but a torn page header).
     Blank,
@@ -50,6 +68,28 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The stable name of the verdict in reports (`at-mfg inspect`'s `classification`):
+    /// `blank`, `plain`, `nvs-encrypted`, `nvs-encrypted (keys missing)`,
+    /// `nvs-encrypted (wrong keys)`, `nvs-newer-version`, `flash-encrypted`, `garbage`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Verdict::Blank => "blank",
+            Verdict::PlainNvs => "plain",
+            Verdict::NvsEncrypted { keys_ok: Some(true) } => "nvs-encrypted",
+            Verdict::NvsEncrypted { keys_ok: None } => "nvs-encrypted (keys missing)",
+            Verdict::NvsEncrypted { keys_ok: Some(false) } => "nvs-encrypted (wrong keys)",
+            Verdict::NvsNewerVersion => "nvs-newer-version",
+            Verdict::LooksFlashEncrypted => "flash-encrypted",
+            Verdict::Garbage => "garbage",
+        }
+    }
+
+    /// Whether the bytes are NVS (valid page headers): plain, NVS-encrypted or of a newer
+    /// version — as opposed to blank, ciphertext-like or garbage.
+    pub const fn is_nvs(self) -> bool {
+        matches!(self, Verdict::PlainNvs | Verdict::NvsEncrypted { .. } | Verdict::NvsNewerVersion)
+    }
+
     /// The [`Unreadable`] diagnosis a mount with the same keys reports, or `None` if the
     /// partition mounts. (Exception: [`PlainNvs`](Verdict::PlainNvs) with entries mounts
     /// only *without* keys; a mount given keys reports [`Unreadable::NvsKeysWrong`] because
@@ -110,23 +150,38 @@ pub fn classify<F: ReadNorFlash>(flash: &mut F, keys: Option<&NvsKeys>) -> Resul
 
 /// The verdict from a plain scan and, if keys were given, a decrypting scan.
 pub(crate) fn verdict(plain: &Scan, decrypted: Option<&Scan>) -> Verdict {
-    if plain.valid_headers == 0 {
-        if plain.data_corrupt_pages == 0 {
+    judge(plain, plain.headers_ok > 0, decrypted.map(|d| d.headers_ok > 0))
+}
+
+/// The verdict a mount reaches from its one scan (decrypting with the keys if given). With
+/// keys, nothing is tried in plaintext: a plain store with entries is
+/// `NvsEncrypted { keys_ok: Some(false) }`, the exception [`Verdict::unreadable`] documents.
+pub(crate) fn mount_verdict(scan: &Scan, keys_given: bool) -> Verdict {
+    let ok = scan.headers_ok > 0;
+    if keys_given { judge(scan, false, Some(ok)) } else { judge(scan, ok, None) }
+}
+
+/// The rules of the module docs. The page structure (headers, bitmaps, version) reads the same
+/// with or without NVS keys; only whether entry headers check out depends on them: `plain_ok`
+/// as stored, `decrypted_ok` after decryption (`None`: no keys).
+fn judge(s: &Scan, plain_ok: bool, decrypted_ok: Option<bool>) -> Verdict {
+    if s.valid_headers == 0 {
+        if s.data_corrupt_pages == 0 {
             return Verdict::Blank;
         }
-        return if scan::entropy(&plain.data_hist) >= CIPHERTEXT_ENTROPY {
+        return if scan::entropy(&s.data_hist) >= CIPHERTEXT_ENTROPY {
             Verdict::LooksFlashEncrypted
         } else {
             Verdict::Garbage
         };
     }
-    if plain.newer_version {
+    if s.newer_version {
         return Verdict::NvsNewerVersion;
     }
-    if plain.written_headers == 0 || plain.headers_ok > 0 {
+    if s.written_headers == 0 || plain_ok {
         // Nothing written yet (readable with or without keys), or entries that check out in
         // plaintext.
         return Verdict::PlainNvs;
     }
-    Verdict::NvsEncrypted { keys_ok: decrypted.map(|d| d.headers_ok > 0) }
+    Verdict::NvsEncrypted { keys_ok: decrypted_ok }
 }

@@ -3,7 +3,8 @@
 //! Reads **and writes** the on-flash format of ESP-IDF's Non-Volatile Storage, plain or
 //! NVS-encrypted, so that a partition written by Espressif's tools (`nvs_partition_gen.py`,
 //! ESP-AT's `mfg_nvs`) or by ESP-IDF itself mounts here, and what this crate writes mounts
-//! there. `no_std` + `alloc`; the CSV image generator needs the `std` feature.
+//! there. `no_std` + `alloc`; the CSV image generator needs the `std` feature; `serde` makes
+//! [`Verdict`] `Serialize` (for at-flash's JSON form).
 //!
 //! ## Layers
 //!
@@ -13,6 +14,10 @@
 //!   or derived from an eFuse HMAC key ([`NvsKeys`]).
 //! * [`classify()`] — what a partition holds (blank, plain NVS, NVS-encrypted, flash-encrypted
 //!   ciphertext read as plain, garbage) without mounting it, with the numbers behind the verdict.
+//!   [`Verdict`] is the bottom layer of the partition-state vocabulary (at-flash's `Finding`
+//!   embeds it; [`Verdict::unreadable`] is the one place NVS content becomes an
+//!   [`Unreadable`](at_hal::kv::Unreadable), for `classify` and [`Nvs::mount`] alike); see
+//!   [`classify`](mod@classify).
 //! * [`Nvs`] — the mounted store, implementing [`at_hal::kv::Kv`]:
 //!   [`Nvs::mount`] (read-write) and [`Nvs::mount_read_only`].
 //! * [`image`] — an in-memory image builder that reproduces `nvs_partition_gen.py` byte for

@@ -5,7 +5,7 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
-use at_hal::kv::{EntryInfo, KvError, Unreadable, Value, ValueType, validate_name};
+use at_hal::kv::{EntryInfo, KvError, Value, ValueType, validate_name};
 use embedded_storage::nor_flash::ReadNorFlash;
 
 use crate::crypto::{EntryCipher, NvsKeys};
@@ -177,24 +177,10 @@ impl<F: ReadNorFlash> Nvs<F> {
         let cipher = keys.map(EntryCipher::new);
         let scan = scan::scan(&mut flash, cipher.as_ref()).map_err(|_| KvError::Flash)?;
 
-        // Refuse what cannot be read; never "format" it.
-        if scan.valid_headers == 0 && scan.data_corrupt_pages > 0 {
-            let looks_encrypted = scan::entropy(&scan.data_hist) >= crate::classify::CIPHERTEXT_ENTROPY;
-            return Err(KvError::Unreadable(if looks_encrypted {
-                Unreadable::FlashEncryptedReadAsPlain
-            } else {
-                Unreadable::Garbage
-            }));
-        }
-        if scan.newer_version {
-            return Err(KvError::Unreadable(Unreadable::NvsNewerVersion));
-        }
-        if scan.written_headers > 0 && scan.headers_ok == 0 {
-            return Err(KvError::Unreadable(if keys.is_some() {
-                Unreadable::NvsKeysWrong
-            } else {
-                Unreadable::NvsKeysMissing
-            }));
+        // Refuse what cannot be read; never "format" it. The rules are classify's: the same
+        // verdict, the same diagnosis.
+        if let Some(u) = crate::classify::mount_verdict(&scan, keys.is_some()).unreadable() {
+            return Err(KvError::Unreadable(u));
         }
 
         let mut pages = Vec::with_capacity(page_count);
