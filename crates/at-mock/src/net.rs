@@ -589,13 +589,9 @@ impl Network for SimNet {
             return Err(NetError::InvalidArgument);
         }
         let port = if local_port == 0 { self.ephemeral() } else { local_port };
-        let outcome = if !self.servers.contains_key(&remote) {
-            Err(NetError::Refused)
-        } else if self.faults.refuse > 0.0 && self.rng.chance(self.faults.refuse) {
-            Err(NetError::Refused)
-        } else {
-            Ok(())
-        };
+        let refused = !self.servers.contains_key(&remote)
+            || (self.faults.refuse > 0.0 && self.rng.chance(self.faults.refuse));
+        let outcome = if refused { Err(NetError::Refused) } else { Ok(()) };
         let id = self.next_conn;
         self.next_conn += 1;
         self.conns.insert(
