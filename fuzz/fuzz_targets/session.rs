@@ -26,12 +26,29 @@ fuzz_target!(|data: &[u8]| {
             let used = fw.receive(input, now);
             input = &input[used..];
             while fw.transmit(&mut sink) > 0 {}
+            if used == 0 {
+                // Backpressure with nothing left to drain would be a hang: a bug.
+                fw.poll(now);
+                while fw.transmit(&mut sink) > 0 {}
+                assert!(fw.receive(input, now) > 0 || input.is_empty(), "input refused with an empty queue");
+            }
         }
         fw.poll(now);
         while fw.transmit(&mut sink) > 0 {}
     }
-    // End any partial line (it may itself start a command), then let every running command
-    // finish (AT+CWJAP's timeout is at most 600 s).
+    // A session may end inside a data phase: cancel it with `+++` and its guard times (the
+    // payload would otherwise swallow the final AT). Then end any partial line (it may itself
+    // start a command), and let every running command finish (AT+CWJAP's timeout is at most
+    // 600 s).
+    if fw.in_data_phase() {
+        now = now + Duration::from_millis(30);
+        fw.poll(now);
+        fw.receive(b"+++", now);
+        now = now + Duration::from_millis(30);
+        fw.poll(now);
+        while fw.transmit(&mut sink) > 0 {}
+        assert!(!fw.in_data_phase(), "+++ did not end the data phase");
+    }
     fw.receive(b"\r\n", now);
     for _ in 0..700 {
         now = now + Duration::from_secs(1);

@@ -120,6 +120,12 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
         !matches!(self.run, Run::Idle)
     }
 
+    /// Whether a data phase is reading raw bytes (after `>`): input is payload, not commands,
+    /// until it completes or `+++` (with its guard times) ends it.
+    pub fn in_data_phase(&self) -> bool {
+        matches!(self.run, Run::Data { .. } | Run::Discard { .. })
+    }
+
     /// Bytes queued for the AT port.
     pub fn tx_len(&self) -> usize {
         self.tx.len()
