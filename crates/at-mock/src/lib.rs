@@ -6,6 +6,8 @@
 //!   latencies and faults (an AP can disappear).
 //! * [`net`] — [`SimNet`], an IP stack (DHCP, DNS, SNTP, TCP/UDP sockets) whose remote hosts
 //!   are scripted by the test, with seeded faults: refused, reset, partial writes, delay, loss.
+//! * [`iface`] — [`SimInterface`], the interface's addressing (DHCP, static IP, SNTP), shared
+//!   with the PC's real-socket backend.
 //! * [`rng`] — a seeded generator and [`SeededEntropy`].
 //! * [`uart`] — an in-memory serial line; the device end implements `embedded-io`.
 //! * [`platform`] — [`MockPlatform`]: all doubles bundled as an `at_hal::Platform`, settings in
@@ -18,12 +20,14 @@
 #![warn(missing_docs)]
 
 pub mod flash;
+pub mod iface;
 pub mod net;
 pub mod platform;
 pub mod rng;
 pub mod uart;
 pub mod wifi;
 
+pub use iface::SimInterface;
 pub use net::{Faults, NetTiming, PeerId, PeerState, SimNet};
 pub use platform::{MockPlatform, MockSystem, MockUartControl};
 pub use rng::{SeededEntropy, SplitMix64};

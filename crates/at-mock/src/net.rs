@@ -29,19 +29,16 @@ use at_hal::net::{
 };
 use at_hal::time::{Instant, UnixTime};
 
+use crate::iface::SimInterface;
 use crate::rng::SplitMix64;
 
 /// A connection as the test's remote peer sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerId(pub u32);
 
-/// Latencies of the simulated stack.
+/// Latencies of the simulated stack (DHCP and SNTP: [`SimInterface`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NetTiming {
-    /// From link up to `GotIp` with DHCP.
-    pub dhcp: Duration,
-    /// From SNTP enabled (with an address) to `TimeUpdated`.
-    pub sntp: Duration,
     /// From `tcp_connect` to `Connected` / `ConnectFailed`.
     pub connect: Duration,
     /// A DNS lookup.
@@ -50,12 +47,7 @@ pub struct NetTiming {
 
 impl Default for NetTiming {
     fn default() -> Self {
-        NetTiming {
-            dhcp: Duration::from_millis(100),
-            sntp: Duration::from_millis(200),
-            connect: Duration::from_millis(5),
-            dns: Duration::from_millis(5),
-        }
+        NetTiming { connect: Duration::from_millis(5), dns: Duration::from_millis(5) }
     }
 }
 
@@ -140,18 +132,7 @@ pub struct SimNet {
     now: Instant,
     /// The time of the previous `poll`: bytes due after it and by the next are reported.
     polled_at: Instant,
-    // interface
-    link_up: bool,
-    dhcp: bool,
-    static_ip: Option<IpConfig>,
-    ip: Option<IpConfig>,
-    ip_at: Option<Instant>,
-    address: IpConfig,
-    hostname: String,
-    dns_servers: Vec<IpAddr>,
-    sntp_enabled: bool,
-    sntp_at: Option<Instant>,
-    wall_clock: Box<dyn Fn(Instant) -> UnixTime + Send>,
+    iface: SimInterface,
     // DNS
     hosts: BTreeMap<String, IpAddr>,
     queries: BTreeMap<u32, (Instant, Result<IpAddr, NetError>)>,
@@ -171,7 +152,7 @@ pub struct SimNet {
 impl std::fmt::Debug for SimNet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimNet")
-            .field("ip", &self.ip)
+            .field("ip", &self.iface.ip_config())
             .field("sockets", &self.sockets.len())
             .field("conns", &self.conns.len())
             .finish()
@@ -187,6 +168,7 @@ impl Default for SimNet {
 impl SimNet {
     /// A stack whose faults draw from `seed`. Its DHCP lease is `192.168.10.20/24`; SNTP
     /// reports `2024-01-01T00:00:00Z` plus the [`Instant`] (see [`SimNet::with_wall_clock`]).
+    /// The interface ([`SimNet::interface`]) has the default DHCP and SNTP latencies.
     pub fn new(seed: u64) -> Self {
         SimNet {
             rng: SplitMix64::new(seed),
@@ -194,21 +176,11 @@ impl SimNet {
             timing: NetTiming::default(),
             now: Instant::ZERO,
             polled_at: Instant::ZERO,
-            link_up: false,
-            dhcp: true,
-            static_ip: None,
-            ip: None,
-            ip_at: None,
-            address: IpConfig {
+            iface: SimInterface::new(IpConfig {
                 ip: Ipv4Addr::new(192, 168, 10, 20),
                 gateway: Ipv4Addr::new(192, 168, 10, 1),
                 netmask: Ipv4Addr::new(255, 255, 255, 0),
-            },
-            hostname: String::from("espressif"),
-            dns_servers: Vec::new(),
-            sntp_enabled: false,
-            sntp_at: None,
-            wall_clock: Box::new(|now: Instant| UnixTime(1_704_067_200 + now.as_millis() / 1000)),
+            }),
             hosts: BTreeMap::new(),
             queries: BTreeMap::new(),
             next_handle: 1,
@@ -242,29 +214,24 @@ impl SimNet {
 
     /// Use `clock` as the time SNTP reports (the host backend passes the OS clock).
     pub fn with_wall_clock(mut self, clock: impl Fn(Instant) -> UnixTime + Send + 'static) -> Self {
-        self.wall_clock = Box::new(clock);
+        self.iface.set_wall_clock(clock);
         self
     }
 
     /// The address DHCP hands out.
     pub fn with_dhcp_address(mut self, config: IpConfig) -> Self {
-        self.address = config;
+        self.iface.set_lease(config);
         self
+    }
+
+    /// The interface (addressing, DNS servers, SNTP): inspect or change its latencies.
+    pub fn interface(&mut self) -> &mut SimInterface {
+        &mut self.iface
     }
 
     /// The hostname last set.
     pub fn hostname(&self) -> &str {
-        &self.hostname
-    }
-
-    /// Whether DHCP is on.
-    pub fn dhcp(&self) -> bool {
-        self.dhcp
-    }
-
-    /// The DNS servers last set.
-    pub fn dns_servers(&self) -> &[IpAddr] {
-        &self.dns_servers
+        self.iface.hostname()
     }
 
     /// Firmware sockets currently open.
@@ -297,7 +264,7 @@ impl SimNet {
     /// A remote client dials the firmware's listener on `port`. `Refused` if nothing listens
     /// or its backlog is full.
     pub fn dial(&mut self, from: SocketAddr, port: u16) -> Result<PeerId, NetError> {
-        let ip = self.ip.ok_or(NetError::Unreachable)?.ip;
+        let ip = self.iface.ip_config().ok_or(NetError::Unreachable)?.ip;
         let listener = self.sockets.iter_mut().find_map(|(&h, s)| match &mut s.sock {
             Sock::Listener { port: p, backlog, pending } if *p == port => Some((h, *backlog, pending)),
             _ => None,
@@ -431,7 +398,7 @@ impl SimNet {
     }
 
     fn local_ip(&self) -> Result<Ipv4Addr, NetError> {
-        self.ip.map(|c| c.ip).ok_or(NetError::Unreachable)
+        self.iface.ip_config().map(|c| c.ip).ok_or(NetError::Unreachable)
     }
 
     fn reset_conn(&mut self, id: u32) {
@@ -490,64 +457,34 @@ impl SimNet {
 impl Network for SimNet {
     fn set_link(&mut self, up: bool, now: Instant) {
         self.now = self.now.max(now);
-        if up == self.link_up {
-            return;
-        }
-        self.link_up = up;
-        if up {
-            match (self.dhcp, self.static_ip) {
-                (false, Some(s)) => {
-                    self.ip = Some(s);
-                    self.events.push_back(NetEvent::GotIp(s));
-                    self.arm_sntp(now);
-                }
-                _ => self.ip_at = Some(now + self.timing.dhcp),
-            }
-        } else {
-            self.ip_at = None;
-            if self.ip.take().is_some() {
-                self.events.push_back(NetEvent::LostIp);
-            }
-        }
+        self.iface.set_link(up, now);
     }
 
     fn ip_config(&self) -> Option<IpConfig> {
-        self.ip
+        self.iface.ip_config()
     }
 
     fn set_dhcp(&mut self, enabled: bool, now: Instant) {
-        self.dhcp = enabled;
-        if enabled && self.link_up && self.ip.is_none() && self.ip_at.is_none() {
-            self.ip_at = Some(now + self.timing.dhcp);
-        }
+        self.iface.set_dhcp(enabled, now);
     }
 
     fn set_static_ip(&mut self, config: IpConfig, now: Instant) -> Result<(), NetError> {
-        self.static_ip = Some(config);
-        self.dhcp = false;
-        self.ip_at = None;
-        if self.link_up {
-            self.ip = Some(config);
-            self.events.push_back(NetEvent::GotIp(config));
-            self.arm_sntp(now);
-        }
+        self.iface.set_static_ip(config, now);
         Ok(())
     }
 
     fn set_hostname(&mut self, hostname: &str) -> Result<(), NetError> {
-        self.hostname = hostname.to_owned();
+        self.iface.set_hostname(hostname);
         Ok(())
     }
 
     fn set_dns_servers(&mut self, servers: &[IpAddr]) -> Result<(), NetError> {
-        self.dns_servers = servers.to_vec();
+        self.iface.set_dns_servers(servers);
         Ok(())
     }
 
     fn configure_sntp(&mut self, config: &SntpConfig<'_>, now: Instant) -> Result<(), NetError> {
-        self.sntp_enabled = config.enabled;
-        self.sntp_at = None;
-        self.arm_sntp(now);
+        self.iface.configure_sntp(config, now);
         Ok(())
     }
 
@@ -557,7 +494,7 @@ impl Network for SimNet {
         }
         let result = match host.parse::<IpAddr>() {
             Ok(ip) => Ok(ip),
-            Err(_) if self.ip.is_none() => Err(NetError::Unreachable),
+            Err(_) if self.iface.ip_config().is_none() => Err(NetError::Unreachable),
             Err(_) => self.hosts.get(&host.to_ascii_lowercase()).copied().ok_or(NetError::HostNotFound),
         };
         let id = self.next_handle;
@@ -741,7 +678,7 @@ impl Network for SimNet {
     }
 
     fn local_addr(&self, socket: SocketHandle) -> Result<SocketAddr, NetError> {
-        let ip = IpAddr::V4(self.ip.map_or(Ipv4Addr::UNSPECIFIED, |c| c.ip));
+        let ip = IpAddr::V4(self.iface.ip_config().map_or(Ipv4Addr::UNSPECIFIED, |c| c.ip));
         match &self.sockets.get(&socket.0).ok_or(NetError::InvalidHandle)?.sock {
             Sock::Connecting { conn, .. } | Sock::Tcp { conn, .. } => {
                 self.conns.get(conn).map(|c| c.local).ok_or(NetError::Io)
@@ -763,20 +700,8 @@ impl Network for SimNet {
         self.now = self.now.max(now);
         let prev = std::mem::replace(&mut self.polled_at, now);
         let due = |r: &Instant| *r <= now && *r > prev;
-        if let Some(t) = self.ip_at
-            && now >= t
-        {
-            self.ip_at = None;
-            self.ip = Some(self.address);
-            self.events.push_back(NetEvent::GotIp(self.address));
-            self.arm_sntp(now);
-        }
-        if let Some(t) = self.sntp_at
-            && now >= t
-            && self.ip.is_some()
-        {
-            self.sntp_at = None;
-            self.events.push_back(NetEvent::TimeUpdated((self.wall_clock)(now)));
+        while let Some(ev) = self.iface.poll(now) {
+            self.events.push_back(ev);
         }
         // Connects that completed.
         let done: Vec<(u32, u32, Result<(), NetError>)> = self
@@ -848,20 +773,12 @@ impl Network for SimNet {
             _ => None,
         });
         let dns = self.queries.values().map(|(r, _)| *r).filter(|r| *r > self.now);
-        [self.ip_at, self.sntp_at]
+        [self.iface.next_deadline()]
             .into_iter()
             .flatten()
             .chain(connects)
             .chain(delayed)
             .chain(dns)
             .min()
-    }
-}
-
-impl SimNet {
-    fn arm_sntp(&mut self, now: Instant) {
-        if self.sntp_enabled && self.ip.is_some() && self.sntp_at.is_none() {
-            self.sntp_at = Some(now + self.timing.sntp);
-        }
     }
 }

@@ -335,6 +335,9 @@ pub trait Network {
     fn next_deadline(&self) -> Option<Instant>;
 }
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
 #[cfg(test)]
 mod tests {
     use super::*;
