@@ -22,7 +22,8 @@ fn main() {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let name = MONTHS[(month - 1) as usize];
     println!("cargo:rustc-env=AT_COMPILE_DATE={name} {day:>2} {year}");
     println!("cargo:rustc-env=AT_COMPILE_TIME={:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);

@@ -464,7 +464,9 @@ impl<P: Platform> Core<P> {
                     urc.emit(&Message::WifiDisconnect);
                 }
                 // A join started meanwhile (AT+CWJAP while connected) goes on.
-                if sta.join_deadline.is_none() && matches!(sta.status, StaStatus::Connected | StaStatus::GotIp) {
+                if sta.join_deadline.is_none()
+                    && matches!(sta.status, StaStatus::Connected | StaStatus::GotIp)
+                {
                     sta.status = StaStatus::Disconnected;
                     if !sta.user_disconnect {
                         self.schedule_reconnect(now);

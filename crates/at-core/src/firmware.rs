@@ -6,11 +6,11 @@ use core::time::Duration;
 
 use at_hal::Platform;
 use at_hal::time::Instant;
-use at_parser::dispatch::{
-    DataHandler, ErrorReporting, PollHandler, RoomFn, find, write_busy, write_error,
-};
+use at_parser::dispatch::{DataHandler, ErrorReporting, PollHandler, RoomFn, find, write_busy, write_error};
 use at_parser::framer::{Event, FrameError, Framer, FramerMode};
-use at_parser::{AtError, Call, CommandDef, DataEvent, DataFlow, DataPhase, ErrorCode, Outcome, Output, Reply, parse};
+use at_parser::{
+    AtError, Call, CommandDef, DataEvent, DataFlow, DataPhase, ErrorCode, Outcome, Output, Reply, parse,
+};
 
 use crate::core::{Core, Options};
 use crate::tx::Tx;
@@ -34,11 +34,21 @@ type DataCont<P, X> = Cont<DataPhase<Core<P>>, DataPhase<X>>;
 enum Run<P: Platform, X: 'static> {
     Idle,
     /// A command keeps running; `hold` keeps unsolicited messages back (a streamed response).
-    Pending { name: &'static str, poll: PollCont<P, X>, hold: bool },
+    Pending {
+        name: &'static str,
+        poll: PollCont<P, X>,
+        hold: bool,
+    },
     /// A data phase is reading bytes.
-    Data { name: &'static str, phase: DataCont<P, X> },
+    Data {
+        name: &'static str,
+        phase: DataCont<P, X>,
+    },
     /// A data phase failed: its remaining bytes are read and dropped, then `error` is printed.
-    Discard { name: &'static str, error: AtError },
+    Discard {
+        name: &'static str,
+        error: AtError,
+    },
 }
 
 /// The ESP-AT firmware core.
@@ -202,7 +212,15 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
             if let Some(ev) = ev {
                 match ev {
                     Event::Line { line, text_len } => {
-                        let r = dispatch(&mut self.core, &mut self.ext, self.custom, &mut self.tx, line, text_len, now);
+                        let r = dispatch(
+                            &mut self.core,
+                            &mut self.ext,
+                            self.custom,
+                            &mut self.tx,
+                            line,
+                            text_len,
+                            now,
+                        );
                         self.finish(r, now);
                     }
                     Event::LineError { error: FrameError::TooLong, .. } => {
@@ -244,7 +262,10 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
         UrcMode {
             passthrough: false,
             sysmsg: self.core.st.settings.sysmsg,
-            held: matches!(self.run, Run::Pending { hold: true, .. } | Run::Data { .. } | Run::Discard { .. }),
+            held: matches!(
+                self.run,
+                Run::Pending { hold: true, .. } | Run::Data { .. } | Run::Discard { .. }
+            ),
         }
     }
 

@@ -7,8 +7,8 @@
 //! booting.
 
 use at_hal::kv::{Kv, KvError, Value};
-use at_hal::uart::{FlowControl, Parity, StopBits, UartConfig};
 use at_hal::net::{IpConfig, Ipv4Addr};
+use at_hal::uart::{FlowControl, Parity, StopBits, UartConfig};
 use at_hal::wifi::{MacAddr, ScanMode, Ssid, WifiMode};
 use zeroize::Zeroize;
 

@@ -104,7 +104,11 @@ impl Output for Tx {
         if self.q.len() > self.peak {
             self.peak = self.q.len();
             if self.peak > self.capacity {
-                log::warn!("AT port transmit queue at {} bytes, over its {} capacity", self.peak, self.capacity);
+                log::warn!(
+                    "AT port transmit queue at {} bytes, over its {} capacity",
+                    self.peak,
+                    self.capacity
+                );
             }
         }
     }

@@ -284,7 +284,8 @@ mod tests {
         let remote = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 5)), 4000);
         let normal = UrcMode::default();
         assert_eq!(emit(normal, Message::WifiGotIp, &[]).1, "WIFI GOT IP\r\n");
-        let connect = Message::Connect { link: Some(2), kind: LinkKind::Tcp, server: true, remote, local_port: 333 };
+        let connect =
+            Message::Connect { link: Some(2), kind: LinkKind::Tcp, server: true, remote, local_port: 333 };
         assert_eq!(emit(normal, connect, &[]).1, "2,CONNECT\r\n");
         assert_eq!(
             emit(UrcMode { sysmsg: 2, ..normal }, connect, &[]).1,

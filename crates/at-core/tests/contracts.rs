@@ -88,7 +88,9 @@ impl UserPartitions for FlashMfg {
         }
         self.written += data.len();
         let at = offset as usize;
-        for (d, s) in self.part.get_mut(at..at + data.len()).ok_or(PartitionError::OutOfRange)?.iter_mut().zip(data) {
+        for (d, s) in
+            self.part.get_mut(at..at + data.len()).ok_or(PartitionError::OutOfRange)?.iter_mut().zip(data)
+        {
             *d &= *s;
         }
         Ok(())
@@ -136,7 +138,10 @@ fn sysflash_write_read_and_a_bounded_erase() {
     assert_eq!(d.send(b""), "\r\nbusy p...\r\n");
     assert_eq!(d.send(b""), "\r\nOK\r\n");
     assert_eq!(d.fw.platform().mfg.erases, 16);
-    assert_eq!(d.send(b"AT+SYSFLASH=2,\"ble_data\",4,2\r\n"), "+SYSFLASH:2,\u{ff}\u{ff}\r\nOK\r\n".replace('\u{ff}', "\u{fffd}"));
+    assert_eq!(
+        d.send(b"AT+SYSFLASH=2,\"ble_data\",4,2\r\n"),
+        "+SYSFLASH:2,\u{ff}\u{ff}\r\nOK\r\n".replace('\u{ff}', "\u{fffd}")
+    );
     // ESP-AT's codes: not found 0x010a0000, range or alignment 0x010a0001.
     d.send(b"AT+SYSLOG=1\r\n");
     assert!(d.send(b"AT+SYSFLASH=2,\"nope\",0,4\r\n").contains("ERR CODE:0x010a0000\r\n"));
@@ -165,7 +170,10 @@ fn sink_data(s: &mut Sink, call: &mut Call<'_>, ev: DataEvent<'_>) -> DataFlow<S
             // `\0` (backslash, zero) ends the phase early, as CIPSENDEX.
             if let Some(i) = b.windows(2).position(|w| w == b"\\0") {
                 s.got.extend_from_slice(&b[..i]);
-                return DataFlow::Finish { used: i + 2, outcome: Ok(Reply::Done(at_parser::ResultCode::SendOk)) };
+                return DataFlow::Finish {
+                    used: i + 2,
+                    outcome: Ok(Reply::Done(at_parser::ResultCode::SendOk)),
+                };
             }
             s.got.extend_from_slice(b);
             DataFlow::Continue

@@ -7,7 +7,8 @@ use at_core::{Firmware, Options};
 use at_hal::time::Instant;
 use at_mock::{MockPlatform, SimAp, uart_pipe};
 use at_parser::{
-    Args, AtError, Call, CommandDef, DataEvent, DataFlow, DataPhase, ErrorCode, Outcome, Reply, ResultCode, ok,
+    Args, AtError, Call, CommandDef, DataEvent, DataFlow, DataPhase, ErrorCode, Outcome, Reply, ResultCode,
+    ok,
 };
 
 #[test]

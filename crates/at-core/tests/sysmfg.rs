@@ -23,7 +23,10 @@ fn factory() -> MemKv {
 fn factory_param_sets_boot_defaults() {
     let mut d = Dev::new(factory(), Options::default());
     let gmr = d.send(b"AT+GMR\r\n");
-    assert!(gmr.contains(&format!("Bin version:esp-at-rs-v{}(WROOM-02)\r\n", env!("CARGO_PKG_VERSION"))), "{gmr}");
+    assert!(
+        gmr.contains(&format!("Bin version:esp-at-rs-v{}(WROOM-02)\r\n", env!("CARGO_PKG_VERSION"))),
+        "{gmr}"
+    );
     assert_eq!(d.send(b"AT+UART_DEF?\r\n"), "AT+UART_DEF?\r\n+UART_DEF:921600,8,1,0,0\r\n\r\nOK\r\n");
     assert_eq!(d.send(b"AT+SYSSTORE?\r\n"), "AT+SYSSTORE?\r\n+SYSSTORE:0\r\n\r\nOK\r\n");
 }
@@ -96,7 +99,10 @@ fn private_keys_are_not_readable_unless_enabled() {
     let mut d = Dev::new(factory(), Options::default());
     d.send(b"ATE0\r\nAT+SYSLOG=1\r\n");
     let out = d.send(b"AT+SYSMFG=1,\"server_key\",\"server_key\"\r\n");
-    assert!(out.starts_with("+ERRINFO:\"server_key/server_key: private keys are not readable over AT"), "{out}");
+    assert!(
+        out.starts_with("+ERRINFO:\"server_key/server_key: private keys are not readable over AT"),
+        "{out}"
+    );
     assert!(out.ends_with("ERR CODE:0x010a0130\r\n\r\nERROR\r\n"), "{out}");
     assert!(!out.contains("PRIVATE KEY"));
     // Listing names is fine.

@@ -48,7 +48,10 @@ fn unknown_command_and_syslog() {
     assert_eq!(b.cmd("AT+SYSLOG?"), "AT+SYSLOG?\r\n+SYSLOG:1\r\n\r\nOK\r\n");
     // A form the command lacks: ESP-AT prints a bare ERROR (no ERR CODE); so do the test
     // forms of every built-in command.
-    assert_eq!(b.cmd("AT+GMR?"), "AT+GMR?\r\n+ERRINFO:\"command does not support this form\"\r\n\r\nERROR\r\n");
+    assert_eq!(
+        b.cmd("AT+GMR?"),
+        "AT+GMR?\r\n+ERRINFO:\"command does not support this form\"\r\n\r\nERROR\r\n"
+    );
     assert!(b.cmd("AT+CWMODE=?").ends_with("\"\r\n\r\nERROR\r\n"));
     // Out of range: bare; AT+CWMODE above 4 is one of the few that print (0x01070001, sic).
     assert_eq!(b.cmd("AT+SYSLOG=2"), "AT+SYSLOG=2\r\n+ERRINFO:\"parameter out of range\"\r\n\r\nERROR\r\n");
@@ -59,7 +62,10 @@ fn unknown_command_and_syslog() {
     // A string where a number belongs: the getters' 0x0108000N.
     assert!(b.cmd("AT+CWMODE=\"1\"").contains("ERR CODE:0x01080000\r\n\r\nERROR\r\n"));
     // An empty line: 0x01030000.
-    assert_eq!(b.cmd(""), "\r\n+ERRINFO:\"command does not start with \\\"AT\\\"\"\r\nERR CODE:0x01030000\r\n\r\nERROR\r\n");
+    assert_eq!(
+        b.cmd(""),
+        "\r\n+ERRINFO:\"command does not start with \\\"AT\\\"\"\r\nERR CODE:0x01030000\r\n\r\nERROR\r\n"
+    );
 }
 
 #[test]

@@ -108,7 +108,9 @@ fn map_err(e: &io::Error) -> NetError {
         K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => NetError::Reset,
         K::TimedOut => NetError::TimedOut,
         K::AddrInUse => NetError::AddrInUse,
-        K::AddrNotAvailable | K::HostUnreachable | K::NetworkUnreachable | K::NetworkDown => NetError::Unreachable,
+        K::AddrNotAvailable | K::HostUnreachable | K::NetworkUnreachable | K::NetworkDown => {
+            NetError::Unreachable
+        }
         K::NotConnected => NetError::NotConnected,
         K::InvalidInput => NetError::InvalidArgument,
         _ => NetError::Io,
@@ -126,7 +128,9 @@ impl StdNet {
             netmask: Ipv4Addr::new(255, 0, 0, 0),
         });
         iface.set_wall_clock(|_| {
-            UnixTime(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+            UnixTime(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            )
         });
         let (dns_tx, dns_rx) = channel();
         Ok(StdNet {
@@ -394,13 +398,16 @@ impl Network for StdNet {
         self.lookups.insert(id, Lookup::Running);
         let (tx, waker, name) = (self.dns_tx.clone(), self.waker.clone(), host.to_owned());
         let spawned = std::thread::Builder::new().name("dns".into()).spawn(move || {
-            let r = (name.as_str(), 0)
-                .to_socket_addrs()
-                .map_err(|_| NetError::HostNotFound)
-                .and_then(|mut addrs| {
+            let r = (name.as_str(), 0).to_socket_addrs().map_err(|_| NetError::HostNotFound).and_then(
+                |mut addrs| {
                     let all: Vec<SocketAddr> = addrs.by_ref().collect();
-                    all.iter().find(|a| a.is_ipv4()).or(all.first()).map(|a| a.ip()).ok_or(NetError::HostNotFound)
-                });
+                    all.iter()
+                        .find(|a| a.is_ipv4())
+                        .or(all.first())
+                        .map(|a| a.ip())
+                        .ok_or(NetError::HostNotFound)
+                },
+            );
             let _ = tx.send((id, r));
             let _ = waker.wake();
         });
@@ -427,7 +434,12 @@ impl Network for StdNet {
         self.lookups.remove(&query.0);
     }
 
-    fn tcp_connect(&mut self, remote: SocketAddr, local_port: u16, _now: Instant) -> Result<SocketHandle, NetError> {
+    fn tcp_connect(
+        &mut self,
+        remote: SocketAddr,
+        local_port: u16,
+        _now: Instant,
+    ) -> Result<SocketHandle, NetError> {
         self.need_address()?;
         if remote.port() == 0 || remote.ip().is_unspecified() {
             return Err(NetError::InvalidArgument);
@@ -446,7 +458,9 @@ impl Network for StdNet {
         }
         match socket.connect(&remote.into()) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(Errno::EINPROGRESS as i32) => {}
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.raw_os_error() == Some(Errno::EINPROGRESS as i32) => {}
             Err(e) => {
                 // Refused at once (loopback): report it as an event like any other failure.
                 let err = map_err(&e);
@@ -467,8 +481,8 @@ impl Network for StdNet {
         }
         let real = port.checked_add(self.config.port_offset).ok_or(NetError::InvalidArgument)?;
         let addr = SocketAddr::new(self.config.bind, real);
-        let socket =
-            Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(|e| map_err(&e))?;
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+            .map_err(|e| map_err(&e))?;
         let _ = socket.set_reuse_address(true);
         socket.set_nonblocking(true).map_err(|e| map_err(&e))?;
         socket.bind(&addr.into()).map_err(|e| map_err(&e))?;
@@ -508,7 +522,9 @@ impl Network for StdNet {
 
     fn recv(&mut self, socket: SocketHandle, buf: &mut [u8]) -> Result<usize, NetError> {
         let r = self.stream(socket)?.read(buf);
-        r.or_else(|e| if e.kind() == io::ErrorKind::Interrupted { Err(NetError::WouldBlock) } else { Err(self.fail(socket, &e)) })
+        r.map_err(|e| {
+            if e.kind() == io::ErrorKind::Interrupted { NetError::WouldBlock } else { self.fail(socket, &e) }
+        })
     }
 
     fn send_to(&mut self, socket: SocketHandle, data: &[u8], to: SocketAddr) -> Result<(), NetError> {

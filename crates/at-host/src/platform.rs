@@ -85,7 +85,9 @@ impl HostPlatform {
     ) -> Self {
         let wifi = SimWifi::new(aps).with_timing(Timing { join, ..Timing::default() });
         let net = SimNet::new(0).with_wall_clock(|_| {
-            UnixTime(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+            UnixTime(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            )
         });
         HostPlatform {
             wifi,

@@ -519,7 +519,12 @@ impl Network for SimNet {
         self.queries.remove(&query.0);
     }
 
-    fn tcp_connect(&mut self, remote: SocketAddr, local_port: u16, now: Instant) -> Result<SocketHandle, NetError> {
+    fn tcp_connect(
+        &mut self,
+        remote: SocketAddr,
+        local_port: u16,
+        now: Instant,
+    ) -> Result<SocketHandle, NetError> {
         self.now = self.now.max(now);
         let ip = self.local_ip()?;
         if remote.port() == 0 || remote.ip().is_unspecified() {
@@ -554,7 +559,8 @@ impl Network for SimNet {
         if port == 0 {
             return Err(NetError::InvalidArgument);
         }
-        let taken = self.sockets.values().any(|s| matches!(s.sock, Sock::Listener { port: p, .. } if p == port));
+        let taken =
+            self.sockets.values().any(|s| matches!(s.sock, Sock::Listener { port: p, .. } if p == port));
         if taken {
             return Err(NetError::AddrInUse);
         }
@@ -562,7 +568,8 @@ impl Network for SimNet {
     }
 
     fn tcp_accept(&mut self, listener: SocketHandle) -> Result<(SocketHandle, SocketAddr), NetError> {
-        let Some(Socket { sock: Sock::Listener { pending, .. }, .. }) = self.sockets.get_mut(&listener.0) else {
+        let Some(Socket { sock: Sock::Listener { pending, .. }, .. }) = self.sockets.get_mut(&listener.0)
+        else {
             return Err(NetError::InvalidHandle);
         };
         let id = pending.pop_front().ok_or(NetError::WouldBlock)?;
@@ -738,10 +745,9 @@ impl Network for SimNet {
         // Delayed bytes and datagrams that became readable.
         for (&h, s) in &self.sockets {
             let became = match &s.sock {
-                Sock::Tcp { conn, .. } => self
-                    .conns
-                    .get(conn)
-                    .is_some_and(|c| c.to_fw.iter().any(|(r, _)| due(r))),
+                Sock::Tcp { conn, .. } => {
+                    self.conns.get(conn).is_some_and(|c| c.to_fw.iter().any(|(r, _)| due(r)))
+                }
                 Sock::Udp { queue, .. } => queue.iter().any(|(r, ..)| due(r)),
                 _ => false,
             };
@@ -773,12 +779,6 @@ impl Network for SimNet {
             _ => None,
         });
         let dns = self.queries.values().map(|(r, _)| *r).filter(|r| *r > self.now);
-        [self.iface.next_deadline()]
-            .into_iter()
-            .flatten()
-            .chain(connects)
-            .chain(delayed)
-            .chain(dns)
-            .min()
+        [self.iface.next_deadline()].into_iter().flatten().chain(connects).chain(delayed).chain(dns).min()
     }
 }

@@ -2,10 +2,10 @@
 //! doubles, bundled as an [`at_hal::Platform`].
 
 use at_hal::kv::{Kv, MemKv};
-use at_hal::{Parts, Platform};
 use at_hal::storage::MfgStore;
 use at_hal::system::{HeapStats, System};
 use at_hal::uart::{UartConfig, UartConfigError, UartControl};
+use at_hal::{Parts, Platform};
 
 use crate::net::SimNet;
 use crate::rng::SeededEntropy;

@@ -237,7 +237,10 @@ impl ExecFail {
     pub const fn printed(self) -> bool {
         matches!(
             self,
-            ExecFail::FlashPartitionNotFound | ExecFail::FlashRange | ExecFail::FlashErase | ExecFail::FlashIo
+            ExecFail::FlashPartitionNotFound
+                | ExecFail::FlashRange
+                | ExecFail::FlashErase
+                | ExecFail::FlashIo
         ) || self.code() >= 0x100
     }
 

@@ -15,7 +15,9 @@ use alloc::vec::Vec;
 use at_hal::Platform;
 use at_hal::kv::{EntryInfo, Kv, KvError, MAX_STR_LEN, Unreadable, Value, ValueType};
 use at_hal::storage::{MfgStore, PartitionError, PartitionInfo};
-use at_parser::{Args, AtError, Call, DataEvent, DataFlow, DataLen, DataPhase, ErrorCode, ExecFail, Outcome, Reply, ok};
+use at_parser::{
+    Args, AtError, Call, DataEvent, DataFlow, DataLen, DataPhase, ErrorCode, ExecFail, Outcome, Reply, ok,
+};
 use zeroize::Zeroizing;
 
 use crate::core::Core;
@@ -311,7 +313,9 @@ fn write_data<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, ev: DataEvent<'_>)
         }
         DataEvent::Escaped => {
             c.st.mfg.write = None;
-            DataFlow::done(Err(AtError::exec(ExecFail::WriteCancelled).with_detail(format_args!("nothing stored"))))
+            DataFlow::done(Err(
+                AtError::exec(ExecFail::WriteCancelled).with_detail(format_args!("nothing stored"))
+            ))
         }
         DataEvent::Complete => {
             let Some(w) = c.st.mfg.write.take() else {
@@ -319,9 +323,10 @@ fn write_data<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, ev: DataEvent<'_>)
             };
             let value = if w.string { Value::Str(&w.data) } else { Value::Blob(&w.data) };
             let r = c.platform.mfg().set(&w.namespace, &w.key, value);
-            DataFlow::done(r.map(|()| Reply::Done(at_parser::ResultCode::Ok)).map_err(|e| {
-                kv_error(e, format_args!("{}/{}", w.namespace, w.key))
-            }))
+            DataFlow::done(
+                r.map(|()| Reply::Done(at_parser::ResultCode::Ok))
+                    .map_err(|e| kv_error(e, format_args!("{}/{}", w.namespace, w.key))),
+            )
         }
     }
 }
@@ -448,7 +453,8 @@ pub(crate) fn sysflash_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a:
             if out_of_range(off, len) {
                 return Err(partition_error(PartitionError::OutOfRange, label, FlashOp::Other));
             }
-            c.st.mfg.flash_write = Some(FlashWrite { label: String::from(label), next: off as u32, carry: Vec::new() });
+            c.st.mfg.flash_write =
+                Some(FlashWrite { label: String::from(label), next: off as u32, carry: Vec::new() });
             // ESP-AT prompts with a bare `>` here (no `OK` first).
             Ok(Reply::Data(DataPhase {
                 len: DataLen::Exact(len as usize),
@@ -462,13 +468,20 @@ pub(crate) fn sysflash_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a:
                 return Err(AtError::count(4, a.len(), "read needs offset and length"));
             };
             if len as usize > c.options.capacities.flash_read {
-                return Err(AtError::new(ErrorCode::para_length(3), "read length over the per-command limit"));
+                return Err(AtError::new(
+                    ErrorCode::para_length(3),
+                    "read length over the per-command limit",
+                ));
             }
             if out_of_range(off, len) {
                 return Err(partition_error(PartitionError::OutOfRange, label, FlashOp::Other));
             }
             call.write(alloc::format!("+SYSFLASH:{len},").as_bytes());
-            c.st.mfg.read = Some(MfgRead::Flash { label: String::from(label), next: off as u32, end: (off + len) as u32 });
+            c.st.mfg.read = Some(MfgRead::Flash {
+                label: String::from(label),
+                next: off as u32,
+                end: (off + len) as u32,
+            });
             Ok(Reply::Stream(stream_read::<P>))
         }
     }
@@ -504,7 +517,8 @@ fn flash_data<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, ev: DataEvent<'_>)
                 if w.carry.len() == 4 {
                     let word: [u8; 4] = [w.carry[0], w.carry[1], w.carry[2], w.carry[3]];
                     let at = w.next;
-                    if let Err(e) = with_partitions(c, &label, FlashOp::Other, |p| p.write(&label, at, &word)) {
+                    if let Err(e) = with_partitions(c, &label, FlashOp::Other, |p| p.write(&label, at, &word))
+                    {
                         return DataFlow::Fail(e);
                     }
                     w.next += 4;
@@ -514,7 +528,9 @@ fn flash_data<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, ev: DataEvent<'_>)
             let whole = b.len() / 4 * 4;
             if whole > 0 {
                 let at = w.next;
-                if let Err(e) = with_partitions(c, &label, FlashOp::Other, |p| p.write(&label, at, &b[..whole])) {
+                if let Err(e) =
+                    with_partitions(c, &label, FlashOp::Other, |p| p.write(&label, at, &b[..whole]))
+                {
                     return DataFlow::Fail(e);
                 }
                 w.next += whole as u32;

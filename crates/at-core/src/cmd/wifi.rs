@@ -16,11 +16,7 @@ use at_hal::Platform;
 type Out<P> = Outcome<Core<P>>;
 
 fn need_station<P: Platform>(c: &Core<P>) -> Result<(), AtError> {
-    if c.st.settings.wifi_mode.has_station() {
-        Ok(())
-    } else {
-        Err(AtError::exec(ExecFail::StationOff))
-    }
+    if c.st.settings.wifi_mode.has_station() { Ok(()) } else { Err(AtError::exec(ExecFail::StationOff)) }
 }
 
 fn wifi_err(e: at_hal::wifi::WifiError) -> AtError {
@@ -109,7 +105,10 @@ pub(crate) fn jap_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Arg
     // The password field is always read: `AT+CWJAP="ssid"` (one field) fails with
     // `0x01080001` as in ESP-AT; an open network is `AT+CWJAP="ssid",""` or `"ssid",`.
     if a.len() < 2 {
-        return Err(AtError::new(ErrorCode::para_parse_fail(1), "password field missing (open network: \"\")"));
+        return Err(AtError::new(
+            ErrorCode::para_parse_fail(1),
+            "password field missing (open network: \"\")",
+        ));
     }
     let pwd = a.opt_str_len(1, 0..=64)?;
     let bssid = match a.opt_str(2)? {
@@ -325,7 +324,10 @@ pub(crate) fn autoconn_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &A
 }
 
 pub(crate) fn reconncfg_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
-    call.line(format_args!("+CWRECONNCFG:{},{}", c.st.settings.reconn_interval_s, c.st.settings.reconn_count));
+    call.line(format_args!(
+        "+CWRECONNCFG:{},{}",
+        c.st.settings.reconn_interval_s, c.st.settings.reconn_count
+    ));
     ok()
 }
 

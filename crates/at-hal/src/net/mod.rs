@@ -285,7 +285,12 @@ pub trait Network {
 
     /// Start a TCP connection to `remote` from `local_port` (0: any). Completion is
     /// [`NetEvent::Connected`] or [`NetEvent::ConnectFailed`].
-    fn tcp_connect(&mut self, remote: SocketAddr, local_port: u16, now: Instant) -> Result<SocketHandle, NetError>;
+    fn tcp_connect(
+        &mut self,
+        remote: SocketAddr,
+        local_port: u16,
+        now: Instant,
+    ) -> Result<SocketHandle, NetError>;
 
     /// Listen for TCP connections on `port`, queueing at most `backlog` unaccepted ones.
     fn tcp_listen(&mut self, port: u16, backlog: u8) -> Result<SocketHandle, NetError>;
@@ -345,7 +350,9 @@ mod tests {
     #[test]
     fn ipv4_parse() {
         assert_eq!(parse_ipv4(b"192.168.4.1"), Some(Ipv4Addr::new(192, 168, 4, 1)));
-        for bad in [&b"256.1.1.1"[..], b"1.2.3", b"1.2.3.4.5", b"1..3.4", b"a.b.c.d", b"1.2.3.4 ", b"1234.1.1.1"] {
+        for bad in
+            [&b"256.1.1.1"[..], b"1.2.3", b"1.2.3.4.5", b"1..3.4", b"a.b.c.d", b"1.2.3.4 ", b"1234.1.1.1"]
+        {
             assert_eq!(parse_ipv4(bad), None, "{:?}", bad.escape_ascii());
         }
     }
