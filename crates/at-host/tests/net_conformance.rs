@@ -105,7 +105,7 @@ impl Harness for Loopback {
         let p = self.peer(peer);
         let mut out = Vec::new();
         let mut buf = [0u8; 65536];
-        let Some(stream) = p.stream.as_mut() else { return None };
+        let stream = p.stream.as_mut()?;
         loop {
             match stream.read(&mut buf) {
                 Ok(0) => {
