@@ -6,7 +6,8 @@ use embedded_io::{Read, ReadReady, Write, WriteReady};
 use crate::firmware::Firmware;
 use at_hal::Platform;
 
-/// Bytes read from the UART per step.
+/// Bytes read from the UART per step by default (a device's UART FIFO is smaller; a PC
+/// backend may use a larger [`Pending`]).
 pub const READ_CHUNK: usize = 256;
 
 /// One step: write what the port accepts without blocking, read what is waiting (at most
@@ -15,10 +16,10 @@ pub const READ_CHUNK: usize = 256;
 /// Never blocks: reads and writes happen only when the port reports readiness. Bytes the
 /// firmware could not take yet (its output is backed up) are kept in `pending` and offered
 /// again on the next step.
-pub fn pump<P, X, U>(
+pub fn pump<P, X, U, const N: usize>(
     fw: &mut Firmware<P, X>,
     uart: &mut U,
-    pending: &mut Pending,
+    pending: &mut Pending<N>,
     now: Instant,
 ) -> Result<Option<Instant>, U::Error>
 where
@@ -42,9 +43,11 @@ where
     }
     let next = fw.poll(now);
     flush_ready(fw, uart)?;
-    // Deferred work (a restart after its `OK`) waits for the queue to drain: come back as
-    // soon as the port can take more, not at once (no busy spin on a host that stops reading).
-    Ok(if pending.len > 0 && fw.wants_input() { Some(now) } else { next })
+    // Bytes the firmware can take: come back at once. Deferred work (a restart after its
+    // `OK`) waits for the queue to drain: once it has, come back at once; while it has not,
+    // wait for the port (no busy spin on a host that stops reading).
+    let again = (pending.len > 0 && fw.wants_input()) || (fw.has_deferred() && fw.tx_len() == 0);
+    Ok(if again { Some(now) } else { next })
 }
 
 fn flush_ready<P: Platform, X, U: Write + WriteReady>(
@@ -68,16 +71,23 @@ fn flush_ready<P: Platform, X, U: Write + WriteReady>(
     Ok(())
 }
 
-/// Received bytes the firmware has not taken yet.
+/// Received bytes the firmware has not taken yet (at most `N`, read from the UART at once).
 #[derive(Debug)]
-pub struct Pending {
-    buf: [u8; READ_CHUNK],
+pub struct Pending<const N: usize = READ_CHUNK> {
+    buf: [u8; N],
     start: usize,
     len: usize,
 }
 
-impl Default for Pending {
+impl<const N: usize> Default for Pending<N> {
     fn default() -> Self {
-        Pending { buf: [0; READ_CHUNK], start: 0, len: 0 }
+        Pending { buf: [0; N], start: 0, len: 0 }
+    }
+}
+
+impl<const N: usize> Pending<N> {
+    /// Whether bytes wait for the firmware.
+    pub fn has_input(&self) -> bool {
+        self.start < self.len
     }
 }

@@ -16,7 +16,7 @@ fn pump_moves_bytes_and_throttles_a_host_that_does_not_read() {
     let (host, mut dev) = uart_pipe();
     let mut now = Instant::from_millis(0);
     let mut fw = Firmware::new(MockPlatform::new(vec![]), Options::default(), now);
-    let mut pending = Pending::default();
+    let mut pending: Pending = Pending::default();
     host.send(b"AT\r\n");
     pump(&mut fw, &mut dev, &mut pending, now).unwrap();
     assert_eq!(host.recv(), b"\r\nready\r\nAT\r\n\r\nOK\r\n");

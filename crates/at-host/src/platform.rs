@@ -6,9 +6,10 @@ use at_hal::{Parts, Platform};
 
 use crate::mfg::HostMfg;
 use at_hal::system::{HeapStats, System};
-use at_hal::time::UnixTime;
 use at_hal::uart::{UartConfig, UartConfigError, UartControl};
-use at_mock::{SimAp, SimNet, SimWifi, Timing};
+use at_mock::{SimAp, SimWifi, Timing};
+
+use crate::net::{StdNet, StdNetConfig};
 
 /// Restart requests and (simulated) heap figures.
 #[derive(Debug, Default)]
@@ -61,8 +62,8 @@ impl Entropy for OsEntropy {
 pub struct HostPlatform {
     /// Simulated station.
     pub wifi: SimWifi,
-    /// The IP stack (SNTP reports the PC's clock).
-    pub net: SimNet,
+    /// The IP stack: real sockets (SNTP reports the PC's clock).
+    pub net: StdNet,
     /// Settings (NVS image file with `--state`, or memory).
     pub settings: Box<dyn Kv + Send>,
     /// Manufacturing data (`mfg_nvs`).
@@ -76,34 +77,31 @@ pub struct HostPlatform {
 }
 
 impl HostPlatform {
-    /// A platform seeing `aps` with a join latency of `join`, settings in `settings`.
+    /// A platform seeing `aps` with a join latency of `join`, settings in `settings`, sockets
+    /// per `net`.
     pub fn new(
         aps: Vec<SimAp>,
         join: std::time::Duration,
         settings: Box<dyn Kv + Send>,
         mfg: HostMfg,
-    ) -> Self {
+        net: StdNetConfig,
+    ) -> std::io::Result<Self> {
         let wifi = SimWifi::new(aps).with_timing(Timing { join, ..Timing::default() });
-        let net = SimNet::new(0).with_wall_clock(|_| {
-            UnixTime(
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-            )
-        });
-        HostPlatform {
+        Ok(HostPlatform {
             wifi,
-            net,
+            net: StdNet::new(net)?,
             settings,
             mfg,
             system: HostSystem::default(),
             uart: HostUart::default(),
             entropy: OsEntropy,
-        }
+        })
     }
 }
 
 impl Platform for HostPlatform {
     type Wifi = SimWifi;
-    type Net = SimNet;
+    type Net = StdNet;
     type Settings = Box<dyn Kv + Send>;
     type Mfg = HostMfg;
 

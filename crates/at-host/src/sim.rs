@@ -1,10 +1,9 @@
 //! The simulator loop: the firmware core on [`HostPlatform`], driven by a transport.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::time::{Duration, Instant as StdInstant};
 
+use at_core::runner::{Pending, pump};
 use at_core::{Firmware, FirmwareInfo, Options};
 use at_hal::kv::{Kv, MemKv};
 use at_hal::time::Instant;
@@ -13,8 +12,9 @@ use at_parser::Terminator;
 
 use crate::flash::FileFlash;
 use crate::mfg::{self, MfgSource};
+use crate::net::StdNetConfig;
 use crate::platform::HostPlatform;
-use crate::transport::{self, Incoming, Sink, UartMode};
+use crate::transport::{HostPort, UartMode};
 
 /// Size of the settings image (`--state`): ESP-AT's `nvs` partition on the ESP32-C3.
 pub const STATE_SIZE: u32 = 0xE000;
@@ -34,6 +34,8 @@ pub struct SimConfig {
     pub state: Option<PathBuf>,
     /// Manufacturing data (`mfg_nvs`).
     pub mfg: MfgSource,
+    /// Sockets: bind address and listening port offset.
+    pub net: StdNetConfig,
 }
 
 fn options(cfg: &SimConfig) -> Options {
@@ -76,89 +78,46 @@ fn report_mfg(mfg: &mfg::HostMfg) {
     }
 }
 
-/// Run until the input ends (stdio EOF) or forever (TCP, PTY).
+/// Run until the input ends (stdio EOF or the quit key) or forever (TCP, PTY).
+///
+/// One loop, the device's: `at_core::runner::pump` moves bytes between the port and the
+/// firmware and polls it; then the loop sleeps in the network backend until a socket is
+/// ready, the port's threads wake it, or the firmware's next deadline.
 pub fn run(cfg: SimConfig) -> std::io::Result<()> {
-    let (to_loop, from_io) = channel();
-    let port = transport::open(&cfg.uart, to_loop)?;
-    let mut sink: Option<Sink> = port.sink.clone();
     let settings = open_settings(cfg.state.as_ref())?;
     let mfg = mfg::open(&cfg.mfg)?;
-    report_mfg(&mfg);
-    let platform = HostPlatform::new(cfg.aps.clone(), cfg.join, settings, mfg);
+    let platform = HostPlatform::new(cfg.aps.clone(), cfg.join, settings, mfg, cfg.net)?;
+    // The port's address is the first line on stderr (tools wait for it); the mfg_nvs report
+    // follows.
+    let mut port = HostPort::open(&cfg.uart, platform.net.waker())?;
+    report_mfg(&platform.mfg);
     let start = StdInstant::now();
     let now = || Instant::from_micros(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
     let mut fw = Firmware::new(platform, options(&cfg), now());
-    // Output waits for the first host to attach (so it sees `ready`); after that, output
-    // while nobody is attached goes nowhere, as on a real serial line.
-    let mut ever_attached = sink.is_some();
-    let mut input: VecDeque<u8> = VecDeque::new();
-    let mut input_closed = false;
+    // Host ports deliver more than a UART FIFO: take up to 4 KiB per step.
+    let mut pending: Pending<4096> = Pending::default();
     loop {
-        // Feed input (the firmware may take less when its output is backed up).
-        while !input.is_empty() {
-            let (a, _) = input.as_slices();
-            let n = fw.receive(a, now());
-            input.drain(..n);
-            if n == 0 {
-                break;
-            }
-        }
-        let deadline = fw.poll(now());
-        // Drain output.
-        let mut out_blocked = false;
-        while fw.tx_len() > 0 {
-            let chunk = fw.tx_front().to_vec();
-            match &sink {
-                Some(s) => match s.try_send(chunk) {
-                    Ok(()) => fw.tx_consume(fw.tx_front().len()),
-                    Err(_) => {
-                        out_blocked = true;
-                        break;
-                    }
-                },
-                None if ever_attached => fw.tx_consume(fw.tx_front().len()),
-                None => break,
-            }
-        }
-        if fw.has_deferred() && fw.tx_len() == 0 {
-            continue;
-        }
-        if input_closed && input.is_empty() && !fw.is_busy() && fw.tx_len() == 0 {
-            // Let the writer thread finish: dropping the sink closes its queue.
-            drop(sink.take());
-            std::thread::sleep(Duration::from_millis(50));
-            return Ok(());
-        }
-        // Sleep until input, the firmware's deadline, or a retry of blocked output.
-        let t = now();
-        let mut wait = deadline.map(|d| d.saturating_since(t));
-        if out_blocked || (!input.is_empty() && fw.wants_input()) {
-            wait = Some(wait.map_or(Duration::from_millis(5), |w| w.min(Duration::from_millis(5))));
-        }
-        let msg = match wait {
-            Some(w) => match from_io.recv_timeout(w) {
-                Ok(m) => Some(m),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => Some(Incoming::Closed),
-            },
-            None => Some(from_io.recv().unwrap_or(Incoming::Closed)),
+        let next = match pump(&mut fw, &mut port, &mut pending, now()) {
+            Ok(next) => next,
+            Err(never) => match never {},
         };
-        let mut next = msg;
-        // Take everything already waiting, without sleeping again.
-        while let Some(m) = next.take() {
-            match m {
-                Incoming::Bytes(b) => input.extend(b),
-                Incoming::Attached(s) => {
-                    sink = Some(s);
-                    ever_attached = true;
+        if port.is_closed() && !pending.has_input() && !fw.is_busy() && fw.tx_len() == 0 {
+            // Let the writer thread finish what it holds.
+            for _ in 0..100 {
+                if !port.output_pending() {
+                    break;
                 }
-                Incoming::Detached => sink = None,
-                Incoming::Closed => input_closed = true,
+                std::thread::sleep(Duration::from_millis(5));
             }
-            next = from_io.try_recv().ok();
-        }
-        if input_closed && !matches!(cfg.uart, UartMode::Stdio) {
             return Ok(());
         }
+        // More input the firmware can take, or deferred work after drained output: go on at
+        // once. Otherwise sleep until I/O or the deadline (no spinning on a stalled host:
+        // its output waits in the port, whose writer wakes us when room frees).
+        let more_input =
+            pending.has_input() || embedded_io::ReadReady::read_ready(&mut port).unwrap_or(false);
+        let go_on = (more_input && fw.wants_input()) || (fw.has_deferred() && fw.tx_len() == 0);
+        let timeout = if go_on { Some(Duration::ZERO) } else { next.map(|d| d.saturating_since(now())) };
+        fw.platform().net.wait(timeout);
     }
 }

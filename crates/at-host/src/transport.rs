@@ -1,17 +1,38 @@
-//! The AT port on a PC: stdio, a TCP listener (one client at a time) or a pseudo-terminal.
+//! The AT port on a PC — stdio, a TCP listener (one client at a time) or a pseudo-terminal —
+//! as an `embedded-io` UART ([`HostPort`]), so `at-sim` runs the firmware through the same
+//! `at_core::runner::pump` a device does.
 //!
-//! Each transport runs small blocking threads that turn I/O into [`Incoming`] messages on one
-//! channel; the firmware loop waits on that channel (so an idle simulator sleeps) and hands
-//! output to a writer thread through a bounded queue (so a slow client never blocks the
-//! loop: the firmware's own transmit queue absorbs it, and input is throttled).
+//! Small blocking threads move bytes between the OS and two bounded buffers:
+//!
+//! * **input** holds at most [`RX_CAPACITY`] bytes. When it is full the reader thread stops
+//!   reading the OS, so a host that writes without reading its responses is held back by
+//!   TCP's (or the PTY's) flow control — `at-sim` stops reading, it does not grow. The
+//!   firmware reads this buffer only when it can take input.
+//! * **output** holds at most [`TX_CAPACITY`] bytes; the writer thread drains it to the host.
+//!
+//! Both threads wake the firmware loop through a `mio::Waker` (the network backend's), so the
+//! loop sleeps until there is something to do.
+//!
+//! On an interactive terminal (stdin is a tty) the terminal is put in raw mode: each typed
+//! character reaches the firmware at once and is echoed once, by the firmware (ATE1), as on
+//! a serial terminal. Enter sends CR; it is passed on as CR LF, ESP-AT's terminator.
+//! **Ctrl-]** quits (as in telnet). The terminal is restored on exit.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Sender, SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use mio::Waker;
+
+/// Bytes from the host waiting for the firmware.
+pub const RX_CAPACITY: usize = 16 * 1024;
+/// Bytes from the firmware waiting for the host.
+pub const TX_CAPACITY: usize = 16 * 1024;
+/// The key that quits an interactive session: Ctrl-] (0x1d).
+pub const QUIT_KEY: u8 = 0x1d;
 
 /// Which AT port to open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,151 +45,364 @@ pub enum UartMode {
     Pty,
 }
 
-/// What the transport tells the firmware loop.
-#[derive(Debug)]
-pub enum Incoming {
-    /// Bytes from the host.
-    Bytes(Vec<u8>),
-    /// A host attached; write output to this sink.
-    Attached(Sink),
-    /// The host left (TCP client closed).
-    Detached,
-    /// The input ended for good (stdin EOF): finish and exit.
-    Closed,
+#[derive(Debug, Default)]
+struct State {
+    rx: VecDeque<u8>,
+    tx: VecDeque<u8>,
+    /// The input ended for good (stdin EOF, Ctrl-]).
+    closed: bool,
+    /// A host is attached now.
+    attached: bool,
+    /// A host was attached at some point (before that, output waits: it holds `ready`).
+    ever_attached: bool,
+    /// Incremented on every attach; a writer thread of an older client stops.
+    generation: u64,
+    /// The firmware loop found the output full and wants a wake-up when room frees.
+    want_room: bool,
 }
 
-/// Output path to the attached host: a bounded queue to a writer thread.
-#[derive(Debug, Clone)]
-pub struct Sink(SyncSender<Vec<u8>>);
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when input room frees up (readers wait on it) or output arrives (writers).
+    changed: Condvar,
+    waker: Arc<Waker>,
+}
 
-impl Sink {
-    /// Queue bytes; `Err` with the bytes back if the writer is behind (or gone).
-    pub fn try_send(&self, bytes: Vec<u8>) -> Result<(), Vec<u8>> {
-        self.0.try_send(bytes).map_err(|e| match e {
-            std::sync::mpsc::TrySendError::Full(b) | std::sync::mpsc::TrySendError::Disconnected(b) => b,
-        })
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn wake(&self) {
+        if let Err(e) = self.waker.wake() {
+            log::error!("waking the firmware loop: {e}");
+        }
+    }
+
+    /// Append host bytes, waiting while the input buffer is full. Returns false once the
+    /// client was replaced or the port closed.
+    fn push_input(&self, bytes: &[u8], generation: Option<u64>) -> bool {
+        let mut rest = bytes;
+        let mut st = self.lock();
+        while !rest.is_empty() {
+            if st.closed || generation.is_some_and(|g| g != st.generation || !st.attached) {
+                return false;
+            }
+            let room = RX_CAPACITY.saturating_sub(st.rx.len());
+            if room == 0 {
+                st = self.changed.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            let n = room.min(rest.len());
+            st.rx.extend(&rest[..n]);
+            rest = &rest[n..];
+            drop(st);
+            self.wake();
+            st = self.lock();
+        }
+        true
+    }
+
+    /// Wait for output of this client generation and move it to `buf`; `false` when the
+    /// writer should stop (its client was replaced or left).
+    fn pop_output(&self, generation: Option<u64>, buf: &mut Vec<u8>) -> bool {
+        let mut st = self.lock();
+        loop {
+            if generation.is_some_and(|g| g != st.generation || !st.attached) {
+                return false;
+            }
+            if !st.tx.is_empty() {
+                buf.clear();
+                let n = st.tx.len().min(4096);
+                buf.extend(st.tx.drain(..n));
+                let wake = std::mem::take(&mut st.want_room);
+                self.changed.notify_all();
+                drop(st);
+                if wake {
+                    self.wake();
+                }
+                return true;
+            }
+            st = self.changed.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
     }
 }
 
-fn writer<W: Write + Send + 'static>(mut w: W, name: &str) -> io::Result<Sink> {
-    let (tx, rx) = sync_channel::<Vec<u8>>(32);
-    std::thread::Builder::new().name(format!("{name}-tx")).spawn(move || {
-        for chunk in rx {
-            if w.write_all(&chunk).and_then(|()| w.flush()).is_err() {
-                break;
-            }
-        }
-    })?;
-    Ok(Sink(tx))
+/// The firmware's side of the AT port: an `embedded-io` UART over the bounded buffers.
+pub struct HostPort {
+    shared: Arc<Shared>,
+    /// The PTY's slave side, held open for the simulator's lifetime so that a terminal
+    /// program can come and go without the master reporting a hang-up.
+    _slave: Option<File>,
+    /// Restores the terminal on drop (stdio on a tty).
+    _raw: Option<RawMode>,
+    /// The PTY's path.
+    pub path: Option<PathBuf>,
 }
 
-/// Read from `r` on a thread, forwarding bytes; at end of input send `end`, then run `after`.
-fn reader<R: Read + Send + 'static>(
+impl std::fmt::Debug for HostPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostPort").field("path", &self.path).finish()
+    }
+}
+
+impl HostPort {
+    /// Open the port; its threads wake the firmware loop through `waker`.
+    pub fn open(mode: &UartMode, waker: Arc<Waker>) -> io::Result<HostPort> {
+        let shared = Arc::new(Shared { state: Mutex::new(State::default()), changed: Condvar::new(), waker });
+        match mode {
+            UartMode::Stdio => {
+                let raw = RawMode::enable_if_tty();
+                let interactive = raw.is_some();
+                {
+                    let mut st = shared.lock();
+                    st.attached = true;
+                    st.ever_attached = true;
+                }
+                spawn_reader(io::stdin(), "stdin", shared.clone(), None, interactive)?;
+                spawn_writer(io::stdout(), "stdout", shared.clone(), None)?;
+                if interactive {
+                    eprintln!("at-sim: interactive terminal; Ctrl-] quits");
+                }
+                Ok(HostPort { shared, _slave: None, _raw: raw, path: None })
+            }
+            UartMode::Tcp(addr) => {
+                let listener = TcpListener::bind(addr)?;
+                log::info!("AT port: TCP listening on {}", listener.local_addr()?);
+                eprintln!("at-sim: AT port on tcp://{}", listener.local_addr()?);
+                let sh = shared.clone();
+                std::thread::Builder::new().name("tcp-accept".into()).spawn(move || {
+                    for stream in listener.incoming() {
+                        match stream {
+                            Ok(s) => {
+                                if let Err(e) = attach(s, &sh) {
+                                    log::warn!("client not attached: {e}");
+                                }
+                            }
+                            Err(e) => log::warn!("accept: {e}"),
+                        }
+                    }
+                })?;
+                Ok(HostPort { shared, _slave: None, _raw: None, path: None })
+            }
+            UartMode::Pty => {
+                let pty = nix::pty::openpty(None, None).map_err(io::Error::from)?;
+                let mut t = nix::sys::termios::tcgetattr(&pty.slave).map_err(io::Error::from)?;
+                nix::sys::termios::cfmakeraw(&mut t);
+                nix::sys::termios::tcsetattr(&pty.slave, nix::sys::termios::SetArg::TCSANOW, &t)
+                    .map_err(io::Error::from)?;
+                let path = nix::unistd::ttyname(&pty.slave).map_err(io::Error::from)?;
+                log::info!("AT port: {}", path.display());
+                eprintln!("at-sim: AT port on {}", path.display());
+                {
+                    let mut st = shared.lock();
+                    st.attached = true;
+                    st.ever_attached = true;
+                }
+                let master = File::from(pty.master);
+                spawn_reader(master.try_clone()?, "pty", shared.clone(), None, false)?;
+                spawn_writer(master, "pty", shared.clone(), None)?;
+                Ok(HostPort { shared, _slave: Some(File::from(pty.slave)), _raw: None, path: Some(path) })
+            }
+        }
+    }
+
+    /// Whether the input ended for good (stdin EOF or the quit key) and everything received
+    /// was read.
+    pub fn is_closed(&self) -> bool {
+        let st = self.shared.lock();
+        st.closed && st.rx.is_empty()
+    }
+
+    /// Whether output is still waiting to be written to an attached host.
+    pub fn output_pending(&self) -> bool {
+        let st = self.shared.lock();
+        st.attached && !st.tx.is_empty()
+    }
+}
+
+fn attach(s: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
+    let peer = s.peer_addr()?;
+    let generation = {
+        let mut st = shared.lock();
+        if st.attached {
+            drop(st);
+            log::warn!("refusing {peer}: another client is attached (one at a time, like a serial port)");
+            let mut s = s;
+            let _ = s.write_all(b"at-sim: another client is attached\r\n");
+            return Ok(());
+        }
+        st.attached = true;
+        st.ever_attached = true;
+        st.generation += 1;
+        st.generation
+    };
+    log::info!("client {peer} attached");
+    s.set_nodelay(true)?;
+    spawn_writer(s.try_clone()?, "tcp", shared.clone(), Some(generation))?;
+    spawn_reader(s, "tcp", shared.clone(), Some(generation), false)?;
+    shared.wake();
+    Ok(())
+}
+
+fn spawn_reader<R: Read + Send + 'static>(
     mut r: R,
     name: &'static str,
-    to: Sender<Incoming>,
-    end: Incoming,
-    after: impl FnOnce() + Send + 'static,
+    shared: Arc<Shared>,
+    generation: Option<u64>,
+    interactive: bool,
 ) -> io::Result<()> {
     std::thread::Builder::new().name(format!("{name}-rx")).spawn(move || {
         let mut buf = [0u8; 1024];
+        let mut mapped = Vec::with_capacity(2048);
         loop {
-            match r.read(&mut buf) {
+            let n = match r.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => {
-                    if to.send(Incoming::Bytes(buf[..n].to_vec())).is_err() {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     log::debug!("{name}: read error: {e}");
                     break;
                 }
+            };
+            let data = &buf[..n];
+            if interactive {
+                // A terminal's Enter is CR: pass CR LF. Ctrl-] quits.
+                mapped.clear();
+                let mut quit = false;
+                for &b in data {
+                    match b {
+                        QUIT_KEY => {
+                            quit = true;
+                            break;
+                        }
+                        b'\r' => mapped.extend_from_slice(b"\r\n"),
+                        _ => mapped.push(b),
+                    }
+                }
+                if !shared.push_input(&mapped, generation) || quit {
+                    break;
+                }
+                continue;
+            }
+            if !shared.push_input(data, generation) {
+                return;
             }
         }
-        let _ = to.send(end);
-        after();
+        let mut st = shared.lock();
+        match generation {
+            // A TCP client left: the port waits for the next one.
+            Some(g) if st.generation == g => {
+                st.attached = false;
+                st.tx.clear();
+                log::info!("client left");
+            }
+            Some(_) => {}
+            None => st.closed = true,
+        }
+        shared.changed.notify_all();
+        drop(st);
+        shared.wake();
     })?;
     Ok(())
 }
 
-/// An open AT port.
-#[derive(Debug)]
-pub struct Port {
-    /// The sink, if a host is attached from the start (stdio, PTY).
-    pub sink: Option<Sink>,
-    /// The PTY's path.
-    pub path: Option<PathBuf>,
-    /// The PTY's slave side, held open for the simulator's lifetime so that a terminal
-    /// program can come and go without the master reporting a hang-up.
-    _slave: Option<File>,
+fn spawn_writer<W: Write + Send + 'static>(
+    mut w: W,
+    name: &'static str,
+    shared: Arc<Shared>,
+    generation: Option<u64>,
+) -> io::Result<()> {
+    std::thread::Builder::new().name(format!("{name}-tx")).spawn(move || {
+        let mut buf = Vec::with_capacity(4096);
+        while shared.pop_output(generation, &mut buf) {
+            if w.write_all(&buf).and_then(|()| w.flush()).is_err() {
+                break;
+            }
+        }
+    })?;
+    Ok(())
 }
 
-/// Open the port; its input arrives on `to`.
-pub fn open(mode: &UartMode, to: Sender<Incoming>) -> io::Result<Port> {
-    match mode {
-        UartMode::Stdio => {
-            reader(io::stdin(), "stdin", to, Incoming::Closed, || {})?;
-            Ok(Port { sink: Some(writer(io::stdout(), "stdout")?), path: None, _slave: None })
+impl embedded_io::ErrorType for HostPort {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::Read for HostPort {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        let mut st = self.shared.lock();
+        let n = st.rx.len().min(buf.len());
+        for (d, s) in buf.iter_mut().zip(st.rx.drain(..n)) {
+            *d = s;
         }
-        UartMode::Tcp(addr) => {
-            let listener = TcpListener::bind(addr)?;
-            log::info!("AT port: TCP listening on {}", listener.local_addr()?);
-            eprintln!("at-sim: AT port on tcp://{}", listener.local_addr()?);
-            let busy = Arc::new(AtomicBool::new(false));
-            std::thread::Builder::new().name("tcp-accept".into()).spawn(move || {
-                for stream in listener.incoming() {
-                    match stream {
-                        Ok(s) => {
-                            if let Err(e) = attach(s, &busy, &to) {
-                                log::warn!("client not attached: {e}");
-                            }
-                        }
-                        Err(e) => log::warn!("accept: {e}"),
-                    }
-                }
-            })?;
-            Ok(Port { sink: None, path: None, _slave: None })
+        if n > 0 {
+            self.shared.changed.notify_all();
         }
-        UartMode::Pty => {
-            let pty = nix::pty::openpty(None, None).map_err(io::Error::from)?;
-            let mut t = nix::sys::termios::tcgetattr(&pty.slave).map_err(io::Error::from)?;
-            nix::sys::termios::cfmakeraw(&mut t);
-            nix::sys::termios::tcsetattr(&pty.slave, nix::sys::termios::SetArg::TCSANOW, &t)
-                .map_err(io::Error::from)?;
-            let path = nix::unistd::ttyname(&pty.slave).map_err(io::Error::from)?;
-            log::info!("AT port: {}", path.display());
-            eprintln!("at-sim: AT port on {}", path.display());
-            let master = File::from(pty.master);
-            let rx = master.try_clone()?;
-            reader(rx, "pty", to, Incoming::Closed, || {})?;
-            Ok(Port {
-                sink: Some(writer(master, "pty")?),
-                path: Some(path),
-                _slave: Some(File::from(pty.slave)),
-            })
-        }
+        Ok(n)
     }
 }
 
-fn attach(s: TcpStream, busy: &Arc<AtomicBool>, to: &Sender<Incoming>) -> io::Result<()> {
-    let peer = s.peer_addr()?;
-    if busy.swap(true, Ordering::SeqCst) {
-        log::warn!("refusing {peer}: another client is attached (one at a time, like a serial port)");
-        let mut s = s;
-        let _ = s.write_all(b"at-sim: another client is attached\r\n");
-        return Ok(());
+impl embedded_io::ReadReady for HostPort {
+    fn read_ready(&mut self) -> Result<bool, Self::Error> {
+        Ok(!self.shared.lock().rx.is_empty())
     }
-    log::info!("client {peer} attached");
-    s.set_nodelay(true)?;
-    let sink = writer(s.try_clone()?, "tcp")?;
-    if to.send(Incoming::Attached(sink)).is_err() {
-        return Ok(());
+}
+
+impl embedded_io::Write for HostPort {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        let mut st = self.shared.lock();
+        if !st.attached && st.ever_attached {
+            // Nobody listens: output goes nowhere, as on a serial line with nothing plugged in.
+            return Ok(buf.len());
+        }
+        let n = TX_CAPACITY.saturating_sub(st.tx.len()).min(buf.len());
+        st.tx.extend(&buf[..n]);
+        if n > 0 {
+            self.shared.changed.notify_all();
+        }
+        Ok(n)
     }
-    let busy = busy.clone();
-    reader(s, "tcp", to.clone(), Incoming::Detached, move || {
-        log::info!("client {peer} left");
-        busy.store(false, Ordering::SeqCst);
-    })
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+impl embedded_io::WriteReady for HostPort {
+    fn write_ready(&mut self) -> Result<bool, Self::Error> {
+        let mut st = self.shared.lock();
+        let ready = (!st.attached && st.ever_attached) || st.tx.len() < TX_CAPACITY;
+        if !ready {
+            st.want_room = true;
+        }
+        Ok(ready)
+    }
+}
+
+/// Raw mode on an interactive stdin, restored on drop.
+struct RawMode {
+    saved: nix::sys::termios::Termios,
+}
+
+impl RawMode {
+    fn enable_if_tty() -> Option<RawMode> {
+        use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+        let stdin = io::stdin();
+        if !nix::unistd::isatty(&stdin).unwrap_or(false) {
+            return None;
+        }
+        let saved = tcgetattr(&stdin).ok()?;
+        let mut raw = saved.clone();
+        cfmakeraw(&mut raw);
+        // Keep output post-processing off too: the firmware sends CR LF itself.
+        tcsetattr(&stdin, SetArg::TCSANOW, &raw).ok()?;
+        Some(RawMode { saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let stdin = io::stdin();
+        let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &self.saved);
+    }
 }

@@ -74,6 +74,15 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     hmac_key: Option<PathBuf>,
 
+    /// Address listening (AT+CIPSERVER) and UDP sockets bind to. Default: loopback only.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+
+    /// Listen on port + N for AT+CIPSERVER=1,<port> (AT still reports <port>): for users who
+    /// may not bind privileged ports such as ESP-AT's default 333.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    port_offset: u16,
+
     /// Write logs to FILE instead of stderr.
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -147,6 +156,7 @@ fn main() -> ExitCode {
             nvs_keys: cli.nvs_keys,
             hmac_key: cli.hmac_key,
         },
+        net: at_host::StdNetConfig { bind: cli.bind, port_offset: cli.port_offset },
     };
     match run(cfg) {
         Ok(()) => ExitCode::SUCCESS,

@@ -81,6 +81,28 @@ impl Client {
         }
     }
 
+    /// A second handle on the connection, for writing from another thread.
+    pub fn writer(&self) -> TcpStream {
+        self.s.try_clone().expect("clone")
+    }
+
+    /// Read and count bytes until nothing arrives for `quiet`.
+    pub fn drain_count(&mut self, quiet: Duration) -> usize {
+        let mut total = std::mem::take(&mut self.buf).len();
+        let mut last = Instant::now();
+        let mut tmp = vec![0u8; 65536];
+        while last.elapsed() < quiet {
+            if let Ok(n) = self.s.read(&mut tmp) {
+                if n == 0 {
+                    break;
+                }
+                total += n;
+                last = Instant::now();
+            }
+        }
+        total
+    }
+
     /// Whatever arrives within `d`.
     pub fn drain(&mut self, d: Duration) -> String {
         let end = Instant::now() + d;
