@@ -1,7 +1,6 @@
 //! Manufacturing storage: the `mfg_nvs` key-value store and raw access to ESP-AT's *user
 //! partitions* (those in its secondary partition table, for AT+SYSFLASH).
 
-use core::fmt;
 
 use crate::kv::{Kv, Unreadable};
 
@@ -48,35 +47,26 @@ impl PartitionInfo {
 }
 
 /// Errors of user-partition access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PartitionError {
     /// No user partition with that label.
+    #[error("no such user partition")]
     NotFound,
     /// Offset/length outside the partition.
+    #[error("offset or length outside the partition")]
     OutOfRange,
     /// Erase offset/length not on 4 KiB sector boundaries, or write not 4-byte aligned.
+    #[error("erase needs 4 KiB sector boundaries, write needs 4-byte alignment")]
     Misaligned,
     /// The partition table itself cannot be read.
+    #[error("{0}")]
     Unreadable(Unreadable),
     /// This backend offers no raw partition access.
+    #[error("raw partition access is not available")]
     Unsupported,
     /// The flash driver failed.
+    #[error("flash I/O error")]
     Flash,
-}
-
-impl fmt::Display for PartitionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PartitionError::NotFound => f.write_str("no such user partition"),
-            PartitionError::OutOfRange => f.write_str("offset or length outside the partition"),
-            PartitionError::Misaligned => {
-                f.write_str("erase needs 4 KiB sector boundaries, write needs 4-byte alignment")
-            }
-            PartitionError::Unreadable(u) => write!(f, "{u}"),
-            PartitionError::Unsupported => f.write_str("raw partition access is not available"),
-            PartitionError::Flash => f.write_str("flash I/O error"),
-        }
-    }
 }
 
 /// Raw access to ESP-AT's user partitions (AT+SYSFLASH). Offsets are partition-relative.

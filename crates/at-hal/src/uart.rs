@@ -66,18 +66,11 @@ impl Default for UartConfig {
 }
 
 /// Why a UART configuration could not be applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum UartConfigError {
     /// The hardware cannot run at this setting.
+    #[error("UART setting not supported by the port")]
     Unsupported,
-}
-
-impl core::fmt::Display for UartConfigError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            UartConfigError::Unsupported => f.write_str("UART setting not supported by the port"),
-        }
-    }
 }
 
 /// Reconfigures the AT port's line settings.

@@ -157,27 +157,20 @@ pub struct JoinParams<'a> {
 }
 
 /// Why a join failed, numbered as ESP-AT's `+CWJAP:<error code>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum JoinError {
     /// 1: no answer in time.
+    #[error("connection timeout")]
     Timeout = 1,
     /// 2: wrong password.
+    #[error("wrong password")]
     WrongPassword = 2,
     /// 3: the AP was not found.
+    #[error("cannot find the target AP")]
     NoApFound = 3,
     /// 4: any other failure.
+    #[error("connection failed")]
     Failed = 4,
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            JoinError::Timeout => "connection timeout",
-            JoinError::WrongPassword => "wrong password",
-            JoinError::NoApFound => "cannot find the target AP",
-            JoinError::Failed => "connection failed",
-        })
-    }
 }
 
 /// Filter and timing of a scan (`AT+CWLAP=...`).
@@ -208,27 +201,20 @@ pub enum WifiEvent {
 }
 
 /// Errors of station operations that fail immediately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WifiError {
     /// The radio is off or not in station mode.
+    #[error("station mode is not enabled")]
     NotStarted,
     /// Another operation (join or scan) is still running.
+    #[error("another Wi-Fi operation is in progress")]
     Busy,
     /// A parameter is out of range for this hardware.
+    #[error("invalid argument for the Wi-Fi driver")]
     InvalidArgument,
     /// The operation is not supported by this backend.
+    #[error("not supported by this Wi-Fi backend")]
     Unsupported,
-}
-
-impl fmt::Display for WifiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            WifiError::NotStarted => "station mode is not enabled",
-            WifiError::Busy => "another Wi-Fi operation is in progress",
-            WifiError::InvalidArgument => "invalid argument for the Wi-Fi driver",
-            WifiError::Unsupported => "not supported by this Wi-Fi backend",
-        })
-    }
 }
 
 /// Radio mode (`AT+CWMODE`).

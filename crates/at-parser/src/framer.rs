@@ -62,6 +62,16 @@ pub enum FrameError {
     TooLong,
 }
 
+impl core::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FrameError::TooLong => write!(f, "command line longer than {MAX_LINE} bytes"),
+        }
+    }
+}
+
+impl core::error::Error for FrameError {}
+
 /// What the framer found. `'f` borrows the framer's line buffer, `'i` the input chunk (data
 /// bytes are handed out straight from the input, without a copy).
 #[derive(Debug, PartialEq, Eq)]

@@ -30,7 +30,6 @@
 //! [`Network::set_link`] (as ESP-IDF's event loop calls `esp_netif_action_connected`), and
 //! the stack answers [`NetEvent::GotIp`] once DHCP (or the static address) is in place.
 
-use core::fmt;
 
 pub use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
@@ -130,36 +129,50 @@ pub struct SntpConfig<'a> {
 }
 
 /// Why a network operation failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum NetError {
     /// Nothing can be done now (no data, no room, no pending connection, lookup running).
+    #[error("operation would block")]
     WouldBlock,
     /// The peer refused the connection (RST to a SYN).
+    #[error("connection refused")]
     Refused,
     /// The peer reset the connection.
+    #[error("connection reset by peer")]
     Reset,
     /// A connect, or an established connection's retransmissions, timed out.
+    #[error("timed out")]
     TimedOut,
     /// No route: the interface has no address, or the destination is unreachable.
+    #[error("network unreachable")]
     Unreachable,
     /// The local address or port is taken.
+    #[error("address in use")]
     AddrInUse,
     /// The stack has no free socket (or no memory for one).
+    #[error("no free socket")]
     NoSockets,
     /// The handle does not name an open socket of the right kind.
+    #[error("invalid socket handle")]
     InvalidHandle,
     /// The socket is not connected (yet, or any more).
+    #[error("not connected")]
     NotConnected,
     /// The name did not resolve.
+    #[error("host not found")]
     HostNotFound,
     /// A parameter the stack rejects (port 0, an over-long name, ...).
+    #[error("invalid argument")]
     InvalidArgument,
     /// A datagram larger than the stack sends.
+    #[error("datagram too long")]
     MessageTooLong,
     /// This backend does not offer the operation.
+    #[error("not supported by this network backend")]
     Unsupported,
     /// Any other failure of the stack or the OS.
+    #[error("network I/O error")]
     Io,
 }
 
@@ -185,29 +198,6 @@ impl NetError {
         }
     }
 }
-
-impl fmt::Display for NetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            NetError::WouldBlock => "operation would block",
-            NetError::Refused => "connection refused",
-            NetError::Reset => "connection reset by peer",
-            NetError::TimedOut => "timed out",
-            NetError::Unreachable => "network unreachable",
-            NetError::AddrInUse => "address in use",
-            NetError::NoSockets => "no free socket",
-            NetError::InvalidHandle => "invalid socket handle",
-            NetError::NotConnected => "not connected",
-            NetError::HostNotFound => "host not found",
-            NetError::InvalidArgument => "invalid argument",
-            NetError::MessageTooLong => "datagram too long",
-            NetError::Unsupported => "not supported by this network backend",
-            NetError::Io => "network I/O error",
-        })
-    }
-}
-
-impl core::error::Error for NetError {}
 
 /// Something that happened in the IP stack, reported by [`Network::poll`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
