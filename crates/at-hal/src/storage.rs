@@ -1,7 +1,6 @@
 //! Manufacturing storage: the `mfg_nvs` key-value store and raw access to ESP-AT's *user
 //! partitions* (those in its secondary partition table, for AT+SYSFLASH).
 
-
 use crate::kv::{Kv, Unreadable};
 
 /// Longest partition label (ESP-IDF: 16 bytes, NUL-padded).

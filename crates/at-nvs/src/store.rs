@@ -465,7 +465,10 @@ impl<F: ReadNorFlash> Nvs<F> {
         Ok(())
     }
 
-    /// Key and info of every entry of `namespace`, in key order.
+    /// Key and info of every entry of `namespace`, in storage order — page sequence, then
+    /// entry index — as ESP-IDF's `nvs_entry_find`/`nvs_entry_next` walk them (for an image
+    /// made by `nvs_partition_gen.py` that is CSV order; a rewritten key moves to the end).
+    /// ESP-AT's `AT+SYSMFG=1,"<ns>"` lists keys in this order.
     pub fn for_each_entry(
         &mut self,
         namespace: &str,
@@ -476,11 +479,19 @@ impl<F: ReadNorFlash> Nvs<F> {
         let Some(&idx) = self.ns_by_name.get(&nsf) else { return Ok(()) };
         let start = ItemKey { ns: idx, key: [0; 16], chunk: 0 };
         let end = ItemKey { ns: idx, key: [0xFF; 16], chunk: 0xFF };
+        let mut found: Vec<((u32, u8), &[u8; 16], EntryInfo)> = Vec::new();
         for (k, loc) in self.items.range(start..=end) {
             if k.chunk != CHUNK_ANY {
                 continue;
             }
-            if let (Some(name), Some(info)) = (field_str(&k.key), entry_info(loc)) {
+            if let Some(info) = entry_info(loc) {
+                let seq = self.pages.get(usize::from(loc.sector)).map_or(u32::MAX, |p| p.seq);
+                found.push(((seq, loc.entry), &k.key, info));
+            }
+        }
+        found.sort_unstable_by_key(|(pos, ..)| *pos);
+        for (_, key, info) in found {
+            if let Some(name) = field_str(key) {
                 f(name, info);
             }
         }

@@ -269,3 +269,35 @@ fn read_only_flash_wrapper_is_a_kv() {
         "poisoned until remounted"
     );
 }
+
+/// Keys are listed in storage order, as ESP-IDF's iterator (and so ESP-AT's
+/// `AT+SYSMFG=1,"<ns>"`) lists them: the generator writes CSV order.
+#[test]
+fn entries_are_listed_in_storage_order() {
+    use at_hal::kv::Kv;
+    let csv =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/nvs/csv/mfg_nvs.csv"))
+            .unwrap();
+    let mut want = Vec::new();
+    let mut in_factory = false;
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.get(1) == Some(&"namespace") {
+            in_factory = f[0] == "factory_param";
+        } else if in_factory {
+            want.push(f[0].to_owned());
+        }
+    }
+    assert!(want.len() > 5);
+    let mut nvs = Nvs::mount_read_only(MockFlash::from_image(fixture("mfg_nvs_plain.bin")), None).unwrap();
+    let mut got = Vec::new();
+    nvs.for_each_entry("factory_param", &mut |k, _| got.push(k.to_owned())).unwrap();
+    assert_eq!(got, want, "CSV order, not alphabetical");
+    // A rewritten key moves to the newest position.
+    let mut flash = MockFlash::from_image(fixture("mfg_nvs_plain.bin"));
+    let mut nvs = Nvs::mount(&mut flash, None).unwrap();
+    nvs.set("factory_param", "version", at_hal::kv::Value::I8(5)).unwrap();
+    let mut got = Vec::new();
+    nvs.for_each_entry("factory_param", &mut |k, _| got.push(k.to_owned())).unwrap();
+    assert_eq!(got.last().map(String::as_str), Some("version"));
+}

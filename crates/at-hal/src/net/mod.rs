@@ -30,7 +30,6 @@
 //! [`Network::set_link`] (as ESP-IDF's event loop calls `esp_netif_action_connected`), and
 //! the stack answers [`NetEvent::GotIp`] once DHCP (or the static address) is in place.
 
-
 pub use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use crate::time::{Instant, UnixTime};
