@@ -274,7 +274,6 @@ fn read_only_flash_wrapper_is_a_kv() {
 /// `AT+SYSMFG=1,"<ns>"`) lists them: the generator writes CSV order.
 #[test]
 fn entries_are_listed_in_storage_order() {
-    use at_hal::kv::Kv;
     let csv =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/nvs/csv/mfg_nvs.csv"))
             .unwrap();
