@@ -148,3 +148,31 @@ fn custom_commands_override_pend_and_take_data() {
     assert_eq!(run(&mut fw, &mut now, b"+++", 30), "\r\nSEND FAIL\r\n");
     assert_eq!(run(&mut fw, &mut now, b"AT\r\n", 1), "\r\nOK\r\n");
 }
+
+#[test]
+fn a_restart_waiting_for_a_host_that_stopped_reading_does_not_spin() {
+    let (host, mut dev) = uart_pipe();
+    let now = Instant::from_millis(0);
+    let mut fw = Firmware::new(MockPlatform::new(vec![]), Options::default(), now);
+    let mut pending: Pending = Pending::default();
+    pump(&mut fw, &mut dev, &mut pending, now).unwrap();
+    assert_eq!(host.recv(), b"\r\nready\r\n");
+    // The host reads nothing more: AT+RST's OK cannot leave, so the restart waits.
+    host.set_capacity(Some(0));
+    host.send(b"AT+RST\r\n");
+    let next = pump(&mut fw, &mut dev, &mut pending, now).unwrap();
+    assert!(fw.has_deferred());
+    assert_eq!(next, None, "no immediate re-poll while output cannot move (that would spin)");
+    assert_eq!(fw.platform().system.restarts, 0);
+    // Once the host reads, the OK goes out and the restart follows.
+    host.set_capacity(None);
+    let mut next = pump(&mut fw, &mut dev, &mut pending, now).unwrap();
+    for _ in 0..3 {
+        if next != Some(now) {
+            break;
+        }
+        next = pump(&mut fw, &mut dev, &mut pending, now).unwrap();
+    }
+    assert_eq!(fw.platform().system.restarts, 1);
+    assert_eq!(host.recv(), b"AT+RST\r\n\r\nOK\r\n\r\nready\r\n");
+}
