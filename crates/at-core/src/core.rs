@@ -253,6 +253,7 @@ pub(crate) struct State {
     pub wifi: Wifi,
     pub sntp: Sntp,
     pub mfg: Mfg,
+    pub tcpip: crate::cmd::tcpip::Tcpip,
     pub last_error: Option<AtError>,
 }
 
@@ -289,7 +290,17 @@ pub struct Core<P: Platform> {
     pub(crate) custom_cmds: Vec<crate::cmd::CmdInfo>,
     pub(crate) clock: WallClock,
     pub(crate) st: State,
+    /// A data phase the core starts on its own (passthrough at boot, AT+SAVETRANSLINK), with
+    /// its prompt; the firmware enters it when no command runs.
+    pub(crate) autostart: Option<at_parser::DataPhase<Core<P>>>,
+    /// State messages (Wi-Fi, SNTP) that could not be printed yet: the transmit queue was full
+    /// or a command was streaming its response. Bounded by [`MAX_PENDING_MESSAGES`]; while it
+    /// is full, events stay in their drivers.
+    pub(crate) pending_msgs: alloc::collections::VecDeque<Message>,
 }
+
+/// Most state messages waiting for room (see `Core::pending_msgs`).
+pub const MAX_PENDING_MESSAGES: usize = 8;
 
 impl State {
     /// Power-on state: every family's default, adjusted by `factory_param` and the stored
@@ -308,7 +319,15 @@ impl State {
         let settings = Settings::load_over(platform.settings(), defaults);
         basic.uart_cur = settings.uart_def;
         let mfg = Mfg { unreadable: factory.unreadable, ..Mfg::default() };
-        State { settings, basic, wifi: Wifi::default(), sntp: Sntp::default(), mfg, last_error: None }
+        State {
+            settings,
+            basic,
+            wifi: Wifi::default(),
+            sntp: Sntp::default(),
+            mfg,
+            tcpip: crate::cmd::tcpip::Tcpip::default(),
+            last_error: None,
+        }
     }
 }
 
@@ -322,7 +341,10 @@ impl<P: Platform> Core<P> {
             custom_cmds: Vec::new(),
             clock: WallClock { base: UnixTime(0), synced_at: now },
             st,
+            autostart: None,
+            pending_msgs: alloc::collections::VecDeque::new(),
         };
+        core.boot_tcpip();
         core.apply_boot_settings(now);
         core
     }
@@ -331,9 +353,19 @@ impl<P: Platform> Core<P> {
     /// rebuilt; the platform, options, custom commands and RTC clock stay.
     pub(crate) fn reset(&mut self, now: Instant) {
         let parts = self.platform.parts();
+        self.st.tcpip.links.close_all(parts.net);
         let _ = parts.wifi.disconnect();
         parts.net.set_link(false, now);
         self.st = State::boot(&mut self.platform, &self.options);
+        self.autostart = None;
+        self.pending_msgs.clear();
+        // The IP stack outlives the restart: return it to its boot state too.
+        let net = self.platform.net();
+        let off = at_hal::net::SntpConfig { enabled: false, servers: ["", "", ""], interval_s: 3600 };
+        let _ = net.configure_sntp(&off, now);
+        let _ = net.set_hostname("espressif");
+        let _ = net.set_dns_servers(&[]);
+        self.boot_tcpip();
         self.apply_boot_settings(now);
     }
 
@@ -408,19 +440,27 @@ impl<P: Platform> Core<P> {
         }
     }
 
-    /// Process Wi-Fi and IP events and timers; report them through `urc`. Bounded: at most
-    /// 16 events per source, and an event is taken from its driver only when `urc` has room
-    /// for its message (otherwise it waits there).
+    /// Process Wi-Fi and IP events and timers, advance the links, and report what happened
+    /// through `urc`. Bounded: at most 16 Wi-Fi and 32 network events per poll. Drivers are
+    /// always polled (a held emitter never stalls a socket or a join); a state message that
+    /// cannot be printed now waits in `pending_msgs`, and while that is full, Wi-Fi and
+    /// interface events wait in their drivers.
     pub(crate) fn poll_events(&mut self, now: Instant, urc: &mut Urc<'_>) {
+        while let Some(m) = self.pending_msgs.front() {
+            if urc.emit(m) == crate::urc::Emitted::Later {
+                break;
+            }
+            self.pending_msgs.pop_front();
+        }
         for _ in 0..16 {
-            if !urc.can_emit() {
+            if self.pending_msgs.len() >= MAX_PENDING_MESSAGES {
                 break;
             }
             let Some(ev) = self.platform.wifi().poll(now) else { break };
             self.on_wifi_event(ev, now, urc);
         }
-        for _ in 0..16 {
-            if !urc.can_emit() {
+        for _ in 0..32 {
+            if self.pending_msgs.len() >= MAX_PENDING_MESSAGES {
                 break;
             }
             let Some(ev) = self.platform.net().poll(now) else { break };
@@ -443,6 +483,14 @@ impl<P: Platform> Core<P> {
             log::info!("reconnecting (attempt {})", sta.reconnect_attempts);
             self.start_join(now);
         }
+        self.poll_tcpip(now, urc);
+    }
+
+    /// Print a state message now, or keep it (in order) until there is room.
+    fn say(&mut self, urc: &mut Urc<'_>, m: Message) {
+        if !self.pending_msgs.is_empty() || urc.emit(&m) == crate::urc::Emitted::Later {
+            self.pending_msgs.push_back(m);
+        }
     }
 
     fn on_wifi_event(&mut self, ev: WifiEvent, now: Instant, urc: &mut Urc<'_>) {
@@ -451,18 +499,18 @@ impl<P: Platform> Core<P> {
             WifiEvent::Connected => {
                 self.st.wifi.sta.status = StaStatus::Connected;
                 self.st.wifi.sta.associated = true;
-                urc.emit(&Message::WifiConnected);
+                self.say(urc, Message::WifiConnected);
                 self.platform.net().set_link(true, now);
             }
             WifiEvent::JoinFailed(e) => self.join_failed(e, now),
             WifiEvent::Disconnected => {
                 self.platform.net().set_link(false, now);
-                let sta = &mut self.st.wifi.sta;
-                let was_up = core::mem::take(&mut sta.associated);
-                sta.ip = None;
+                let was_up = core::mem::take(&mut self.st.wifi.sta.associated);
+                self.st.wifi.sta.ip = None;
                 if was_up {
-                    urc.emit(&Message::WifiDisconnect);
+                    self.say(urc, Message::WifiDisconnect);
                 }
+                let sta = &mut self.st.wifi.sta;
                 // A join started meanwhile (AT+CWJAP while connected) goes on.
                 if sta.join_deadline.is_none()
                     && matches!(sta.status, StaStatus::Connected | StaStatus::GotIp)
@@ -491,7 +539,7 @@ impl<P: Platform> Core<P> {
                 sta.join_deadline = None;
                 sta.join_result = Some(Ok(()));
                 sta.reconnect_attempts = 0;
-                urc.emit(&Message::WifiGotIp);
+                self.say(urc, Message::WifiGotIp);
             }
             NetEvent::LostIp => {
                 let sta = &mut self.st.wifi.sta;
@@ -502,10 +550,10 @@ impl<P: Platform> Core<P> {
             }
             NetEvent::TimeUpdated(t) => {
                 self.clock = WallClock { base: t, synced_at: now };
-                urc.emit(&Message::TimeUpdated);
+                self.say(urc, Message::TimeUpdated);
             }
-            // Socket events belong to the link manager; with no links, nothing waits on them.
-            other => log::trace!("network event with no link to take it: {other:?}"),
+            // Socket, DNS and connect events: the link manager's hints.
+            other => self.st.tcpip.links.on_net_event(other, now),
         }
     }
 
@@ -530,12 +578,13 @@ impl<P: Platform> Core<P> {
     }
 
     /// The earliest timer of the core.
-    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&mut self, now: Instant) -> Option<Instant> {
         let parts = self.platform.parts();
         let wifi = parts.wifi.next_deadline();
         let net = parts.net.next_deadline();
         let sta = &self.st.wifi.sta;
-        [wifi, net, sta.join_deadline, sta.reconnect_at].into_iter().flatten().min()
+        let tcpip = self.tcpip_deadline(now);
+        [wifi, net, sta.join_deadline, sta.reconnect_at, tcpip].into_iter().flatten().min()
     }
 
     /// The wall clock now (the epoch plus uptime until SNTP synced), in UTC.

@@ -69,6 +69,8 @@ pub struct Firmware<P: Platform, X: 'static = ()> {
     run: Run<P, X>,
     /// Input dropped because a restart was pending (it would be lost on a chip too).
     dropped_for_restart: usize,
+    /// A phase with `discard_surplus` just ended: the rest of this input gets `busy p...`.
+    surplus_busy: bool,
 }
 
 impl<P: Platform> Firmware<P, ()> {
@@ -100,6 +102,7 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
             tx,
             run: Run::Idle,
             dropped_for_restart: 0,
+            surplus_busy: false,
         };
         fw.tx.write(at_parser::result::READY);
         fw
@@ -196,9 +199,15 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
             if !self.tx.accepting_input() {
                 break;
             }
-            let room = self.data_room();
+            let mut room = self.data_room();
             if room == 0 {
-                break;
+                // No room, but `+++` must still get through (a stalled peer is left that way):
+                // let up to three pluses in; if they turn out to be data, the phase gets them.
+                if input.first() == Some(&b'+') {
+                    room = 3;
+                } else {
+                    break;
+                }
             }
             let mode = self.framer.mode();
             let chunk = &input[..input.len().min(room)];
@@ -229,7 +238,7 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
                         self.finish(Finished::Core("", Err(e)), now);
                     }
                     Event::Busy { line } => {
-                        if line == b"AT+RST\r\n" {
+                        if is_rst(line) {
                             self.force_restart();
                         } else {
                             log::info!("input while a command runs: busy p...");
@@ -250,6 +259,13 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
                 }
             }
             input = &input[n.saturating_sub(unused)..];
+            if core::mem::take(&mut self.surplus_busy) && !input.is_empty() {
+                // ESP-AT: bytes past a CIPSEND's length get `busy p...` and are dropped.
+                log::info!("{} bytes past the data phase's length dropped", input.len());
+                let reporting = self.reporting();
+                write_busy(&mut self.tx, reporting);
+                input = &[];
+            }
         }
         total - input.len()
     }
@@ -260,7 +276,7 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
 
     fn urc_mode(&self) -> UrcMode {
         UrcMode {
-            passthrough: false,
+            passthrough: self.core.st.tcpip.passthrough.is_some(),
             sysmsg: self.core.st.settings.sysmsg,
             held: matches!(
                 self.run,
@@ -304,10 +320,17 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
                 self.finish(f, now);
             }
         }
+        if matches!(self.run, Run::Idle)
+            && self.framer.mode() == FramerMode::Command
+            && let Some(phase) = self.core.autostart.take()
+        {
+            self.finish(Finished::Core("+CIPSEND", Ok(Reply::Data(phase))), now);
+        }
         if self.tx.is_empty() && !self.core.deferred.is_empty() {
             self.run_deferred(now);
         }
-        let mut next = [self.framer.next_deadline(), self.core.next_deadline()].into_iter().flatten().min();
+        let mut next =
+            [self.framer.next_deadline(), self.core.next_deadline(now)].into_iter().flatten().min();
         if matches!(self.run, Run::Pending { .. }) {
             next = Some(next.map_or(now + PENDING_POLL, |n| n.min(now + PENDING_POLL)));
         }
@@ -395,12 +418,14 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
     ) -> usize {
         match flow {
             DataFlow::Continue if last => {
+                self.surplus_busy = self.discards_surplus();
                 self.framer.exit_data();
                 self.finish(wrap(name, at_parser::ok()), now);
                 0
             }
             DataFlow::Continue => 0,
             DataFlow::Finish { used, outcome } => {
+                self.surplus_busy = self.discards_surplus();
                 self.framer.exit_data();
                 self.finish(wrap(name, outcome), now);
                 if last { 0 } else { len.saturating_sub(used) }
@@ -415,6 +440,14 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
                 }
                 0
             }
+        }
+    }
+
+    fn discards_surplus(&self) -> bool {
+        match &self.run {
+            Run::Data { phase: Cont::Core(p), .. } => p.discard_surplus,
+            Run::Data { phase: Cont::Ext(p), .. } => p.discard_surplus,
+            _ => false,
         }
     }
 
@@ -488,6 +521,14 @@ enum Flow<P: Platform, X: 'static> {
 
 fn call_handler<C>(h: DataHandler<C>, ctx: &mut C, call: &mut Call<'_>, ev: DataEvent<'_>) -> DataFlow<C> {
     h(ctx, call, ev)
+}
+
+/// Whether a line received while busy is `AT+RST` with its terminator (ESP-AT matches the
+/// exact, case-sensitive bytes `AT+RST\r\n`).
+fn is_rst(line: &[u8]) -> bool {
+    let text = line.strip_suffix(b"\n").unwrap_or(line);
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
+    text == b"AT+RST" || line.len() == 7 && line.starts_with(b"AT+RST")
 }
 
 /// Parse a line and run its handler: custom rows first, then built-in ones.

@@ -41,6 +41,10 @@ where
             pending.start = 0;
         }
     }
+    if fw.has_deferred() && fw.tx_len() == 0 {
+        // A restart or UART change waits for the UART itself to have sent the `OK`.
+        uart.flush()?;
+    }
     let next = fw.poll(now);
     flush_ready(fw, uart)?;
     // Bytes the firmware can take: come back at once. Deferred work (a restart after its

@@ -18,6 +18,7 @@
 use core::fmt;
 
 use at_hal::net::SocketAddr;
+use at_links::Proto as LinkKind;
 use at_parser::Output;
 
 use crate::tx::Tx;
@@ -25,28 +26,6 @@ use crate::tx::Tx;
 /// Room every message source needs before taking an event from its driver: the longest
 /// fixed message (`+LINK_CONN:...` with an IPv6 address) fits in it.
 pub const MESSAGE_RESERVE: usize = 128;
-
-/// A link's transport, as messages name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkKind {
-    /// `"TCP"`
-    Tcp,
-    /// `"UDP"`
-    Udp,
-    /// `"SSL"`
-    Ssl,
-}
-
-impl LinkKind {
-    /// The name in messages and queries.
-    pub const fn name(self) -> &'static str {
-        match self {
-            LinkKind::Tcp => "TCP",
-            LinkKind::Udp => "UDP",
-            LinkKind::Ssl => "SSL",
-        }
-    }
-}
 
 /// An unsolicited message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +177,7 @@ impl<'a> Urc<'a> {
             return Emitted::Later;
         }
         let sysmsg = self.mode.sysmsg;
-        let _ = Self::format_with(m, sysmsg, &mut Out(self.tx));
+        let _ = format(m, sysmsg, &mut Out(self.tx));
         self.tx.write(payload);
         self.tx.write(trailer);
         Emitted::Yes
@@ -213,55 +192,58 @@ impl<'a> Urc<'a> {
     }
 
     fn format(&self, m: &Message, w: &mut dyn fmt::Write) -> fmt::Result {
-        Self::format_with(m, self.mode.sysmsg, w)
+        format(m, self.mode.sysmsg, w)
     }
+}
 
-    fn format_with(m: &Message, sysmsg: u8, w: &mut dyn fmt::Write) -> fmt::Result {
-        match *m {
-            Message::WifiConnected => w.write_str("WIFI CONNECTED\r\n"),
-            Message::WifiGotIp => w.write_str("WIFI GOT IP\r\n"),
-            Message::WifiDisconnect => w.write_str("WIFI DISCONNECT\r\n"),
-            Message::TimeUpdated => w.write_str("+TIME_UPDATED\r\n"),
-            Message::Connect { link, kind, server, remote, local_port } => {
-                if sysmsg & 0b10 != 0 {
-                    write!(
-                        w,
-                        "+LINK_CONN:0,{},\"{}\",{},\"{}\",{},{}\r\n",
-                        link.unwrap_or(0),
-                        kind.name(),
-                        u8::from(server),
-                        remote.ip(),
-                        remote.port(),
-                        local_port
-                    )
-                } else {
-                    match link {
-                        Some(id) => write!(w, "{id},CONNECT\r\n"),
-                        None => w.write_str("CONNECT\r\n"),
-                    }
+/// The bytes of `m` under AT+SYSMSG `sysmsg` (without an `+IPD`'s payload and trailer).
+/// Commands use it for the messages that belong to their response (`CONNECT` before
+/// `AT+CIPSTART`'s `OK`, `<id>,CLOSED` before `AT+CIPCLOSE`'s).
+pub fn format(m: &Message, sysmsg: u8, w: &mut dyn fmt::Write) -> fmt::Result {
+    match *m {
+        Message::WifiConnected => w.write_str("WIFI CONNECTED\r\n"),
+        Message::WifiGotIp => w.write_str("WIFI GOT IP\r\n"),
+        Message::WifiDisconnect => w.write_str("WIFI DISCONNECT\r\n"),
+        Message::TimeUpdated => w.write_str("+TIME_UPDATED\r\n"),
+        Message::Connect { link, kind, server, remote, local_port } => {
+            if sysmsg & 0b10 != 0 {
+                write!(
+                    w,
+                    "+LINK_CONN:0,{},\"{}\",{},\"{}\",{},{}\r\n",
+                    link.unwrap_or(0),
+                    kind.name(),
+                    u8::from(server),
+                    remote.ip(),
+                    remote.port(),
+                    local_port
+                )
+            } else {
+                match link {
+                    Some(id) => write!(w, "{id},CONNECT\r\n"),
+                    None => w.write_str("CONNECT\r\n"),
                 }
             }
-            Message::Closed { link } => match link {
-                Some(id) => write!(w, "{id},CLOSED\r\n"),
-                None => w.write_str("CLOSED\r\n"),
-            },
-            Message::Ipd { link, len, remote } => {
-                w.write_str("\r\n+IPD,")?;
-                if let Some(id) = link {
-                    write!(w, "{id},")?;
-                }
-                write!(w, "{len}")?;
-                if let Some(r) = remote {
-                    write!(w, ",\"{}\",{}", r.ip(), r.port())?;
-                }
-                w.write_str(":")
-            }
-            Message::IpdNotice { link, len } => match link {
-                Some(id) => write!(w, "\r\n+IPD,{id},{len}\r\n"),
-                None => write!(w, "\r\n+IPD,{len}\r\n"),
-            },
-            Message::Quitt => w.write_str("\r\n+QUITT\r\n"),
         }
+        Message::Closed { link } => match link {
+            Some(id) => write!(w, "{id},CLOSED\r\n"),
+            None => w.write_str("CLOSED\r\n"),
+        },
+        Message::Ipd { link, len, remote } => {
+            w.write_str("\r\n+IPD,")?;
+            if let Some(id) = link {
+                write!(w, "{id},")?;
+            }
+            write!(w, "{len}")?;
+            if let Some(r) = remote {
+                write!(w, ",\"{}\",{}", r.ip(), r.port())?;
+            }
+            w.write_str(":")
+        }
+        Message::IpdNotice { link, len } => match link {
+            Some(id) => write!(w, "\r\n+IPD,{id},{len}\r\n"),
+            None => write!(w, "\r\n+IPD,{len}\r\n"),
+        },
+        Message::Quitt => w.write_str("\r\n+QUITT\r\n"),
     }
 }
 

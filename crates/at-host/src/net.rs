@@ -73,6 +73,13 @@ struct Sock {
     linger: Option<u16>,
 }
 
+/// An ICMP echo in flight: an unprivileged ICMP datagram socket (Linux `ping_group_range`, or
+/// root) and when it was sent.
+struct Echo {
+    socket: std::net::UdpSocket,
+    sent: Instant,
+}
+
 enum Lookup {
     Running,
     Done(Result<IpAddr, NetError>),
@@ -89,6 +96,7 @@ pub struct StdNet {
     next: u32,
     queue: VecDeque<NetEvent>,
     lookups: HashMap<u32, Lookup>,
+    echoes: HashMap<u32, Echo>,
     dns_tx: Sender<(u32, Result<IpAddr, NetError>)>,
     dns_rx: Receiver<(u32, Result<IpAddr, NetError>)>,
     running_lookups: usize,
@@ -143,6 +151,7 @@ impl StdNet {
             next: 1,
             queue: VecDeque::new(),
             lookups: HashMap::new(),
+            echoes: HashMap::new(),
             dns_tx,
             dns_rx,
             running_lookups: 0,
@@ -327,6 +336,19 @@ impl StdNet {
     }
 }
 
+/// The Internet checksum (RFC 1071) of an ICMP message.
+fn icmp_checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for pair in data.chunks(2) {
+        let word = u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]);
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
 /// `/etc/hosts`: the first address whose line names `host` (comments and blank lines
 /// skipped; IPv4 preferred).
 fn hosts_lookup(hosts: &str, host: &str) -> Option<IpAddr> {
@@ -377,6 +399,57 @@ impl Network for StdNet {
     fn configure_sntp(&mut self, config: &SntpConfig<'_>, now: Instant) -> Result<(), NetError> {
         self.iface.configure_sntp(config, now);
         Ok(())
+    }
+
+    fn ping_start(&mut self, to: IpAddr, now: Instant) -> Result<at_hal::net::PingId, NetError> {
+        self.need_address()?;
+        let (domain, proto, request) = match to {
+            IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4, 8u8),
+            IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6, 128u8),
+        };
+        // Unprivileged ICMP sockets: the kernel fills in the identifier and the checksum for
+        // IPv6; not allowed for this user means no ping here.
+        let socket = Socket::new(domain, Type::DGRAM, Some(proto)).map_err(|e| {
+            log::warn!("ping: no ICMP socket ({e}); Linux allows it per net.ipv4.ping_group_range");
+            NetError::Unsupported
+        })?;
+        socket.set_nonblocking(true).map_err(|e| map_err(&e))?;
+        let mut packet = [0u8; 64];
+        packet[0] = request;
+        packet[7] = 1; // sequence number 1
+        for (i, b) in packet[8..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let sum = icmp_checksum(&packet);
+        packet[2..4].copy_from_slice(&sum.to_be_bytes());
+        let socket: std::net::UdpSocket = socket.into();
+        socket.send_to(&packet, SocketAddr::new(to, 0)).map_err(|e| map_err(&e))?;
+        let id = self.next;
+        self.next = self.next.wrapping_add(1).max(1);
+        self.echoes.insert(id, Echo { socket, sent: now });
+        Ok(at_hal::net::PingId(id))
+    }
+
+    fn ping_result(&mut self, ping: at_hal::net::PingId, now: Instant) -> Result<Duration, NetError> {
+        let echo = self.echoes.get(&ping.0).ok_or(NetError::InvalidHandle)?;
+        let mut buf = [0u8; 128];
+        loop {
+            match echo.socket.recv(&mut buf) {
+                // An echo reply (type 0 for IPv4, 129 for IPv6).
+                Ok(n) if n >= 8 && (buf[0] == 0 || buf[0] == 129) => {
+                    let rtt = now.saturating_since(echo.sent);
+                    self.echoes.remove(&ping.0);
+                    return Ok(rtt);
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(NetError::WouldBlock),
+                Err(e) => return Err(map_err(&e)),
+            }
+        }
+    }
+
+    fn ping_cancel(&mut self, ping: at_hal::net::PingId) {
+        self.echoes.remove(&ping.0);
     }
 
     fn dns_start(&mut self, host: &str, _now: Instant) -> Result<DnsQuery, NetError> {
@@ -617,6 +690,13 @@ impl Network for StdNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checksum_of_an_echo_request() {
+        // type 8, code 0, checksum 0, id 0, seq 1: ~(0x0800 + 0x0001) = 0xf7fe.
+        assert_eq!(icmp_checksum(&[8, 0, 0, 0, 0, 0, 0, 1]), 0xf7fe);
+        assert_eq!(icmp_checksum(&[0xff, 0xff]), 0);
+    }
 
     #[test]
     fn etc_hosts_parsing() {

@@ -133,6 +133,9 @@ pub struct SimNet {
     /// The time of the previous `poll`: bytes due after it and by the next are reported.
     polled_at: Instant,
     iface: SimInterface,
+    // ICMP: hosts that answer, with their round trip; pings in flight (reply due, rtt).
+    ping_hosts: BTreeMap<IpAddr, Duration>,
+    pings: BTreeMap<u32, (Option<Instant>, Duration)>,
     // DNS
     hosts: BTreeMap<String, IpAddr>,
     queries: BTreeMap<u32, (Instant, Result<IpAddr, NetError>)>,
@@ -181,6 +184,8 @@ impl SimNet {
                 gateway: Ipv4Addr::new(192, 168, 10, 1),
                 netmask: Ipv4Addr::new(255, 255, 255, 0),
             }),
+            ping_hosts: BTreeMap::new(),
+            pings: BTreeMap::new(),
             hosts: BTreeMap::new(),
             queries: BTreeMap::new(),
             next_handle: 1,
@@ -249,6 +254,11 @@ impl SimNet {
     /// Make `name` resolve to `ip`.
     pub fn add_host(&mut self, name: &str, ip: IpAddr) {
         self.hosts.insert(name.to_ascii_lowercase(), ip);
+    }
+
+    /// `ip` answers pings after `rtt` (others never answer).
+    pub fn add_ping_host(&mut self, ip: IpAddr, rtt: Duration) {
+        self.ping_hosts.insert(ip, rtt);
     }
 
     /// A remote TCP server at `addr`: the firmware's connects to it succeed.
@@ -486,6 +496,31 @@ impl Network for SimNet {
     fn configure_sntp(&mut self, config: &SntpConfig<'_>, now: Instant) -> Result<(), NetError> {
         self.iface.configure_sntp(config, now);
         Ok(())
+    }
+
+    fn ping_start(&mut self, to: IpAddr, now: Instant) -> Result<at_hal::net::PingId, NetError> {
+        self.local_ip()?;
+        let id = self.next_handle;
+        self.next_handle = self.next_handle.wrapping_add(1).max(1);
+        let rtt = self.ping_hosts.get(&to).copied();
+        self.pings.insert(id, (rtt.map(|r| now + r), rtt.unwrap_or_default()));
+        Ok(at_hal::net::PingId(id))
+    }
+
+    fn ping_result(&mut self, ping: at_hal::net::PingId, now: Instant) -> Result<Duration, NetError> {
+        match self.pings.get(&ping.0) {
+            None => Err(NetError::InvalidHandle),
+            Some((Some(due), rtt)) if *due <= now => {
+                let rtt = *rtt;
+                self.pings.remove(&ping.0);
+                Ok(rtt)
+            }
+            Some(_) => Err(NetError::WouldBlock),
+        }
+    }
+
+    fn ping_cancel(&mut self, ping: at_hal::net::PingId) {
+        self.pings.remove(&ping.0);
     }
 
     fn dns_start(&mut self, host: &str, now: Instant) -> Result<DnsQuery, NetError> {
@@ -779,6 +814,8 @@ impl Network for SimNet {
             _ => None,
         });
         let dns = self.queries.values().map(|(r, _)| *r).filter(|r| *r > self.now);
-        [self.iface.next_deadline()].into_iter().flatten().chain(connects).chain(delayed).chain(dns).min()
+        let pings = self.pings.values().filter_map(|(r, _)| *r).filter(|r| *r > self.now);
+        let iface = self.iface.next_deadline();
+        iface.into_iter().chain(connects).chain(delayed).chain(dns).chain(pings).min()
     }
 }

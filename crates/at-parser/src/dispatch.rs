@@ -183,6 +183,10 @@ pub struct DataPhase<C> {
     pub handler: DataHandler<C>,
     /// Backpressure; `None`: the phase takes whatever comes (it buffers at most `len`).
     pub room: Option<RoomFn<C>>,
+    /// When the phase ends, bytes that arrived with its last ones are dropped and answered
+    /// with one `busy p...` (ESP-AT's AT+CIPSEND: "the system will reply busy p..., and send
+    /// the first n bytes"), instead of being read as commands.
+    pub discard_surplus: bool,
 }
 
 impl<C> Clone for DataPhase<C> {
@@ -200,6 +204,7 @@ impl<C> DataPhase<C> {
             prompt: ResultCode::OkAndInputPrompt.bytes(),
             handler,
             room: None,
+            discard_surplus: false,
         }
     }
 }

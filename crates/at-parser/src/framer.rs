@@ -202,6 +202,9 @@ impl<const N: usize> Framer<N> {
 
     /// Start a data phase (after printing `>`). `now` starts the `+++` guard.
     pub fn enter_data(&mut self, len: DataLen, now: Instant) {
+        // A partial line typed while a command ran does not prefix the next command.
+        self.len = 0;
+        self.overflow = false;
         self.mode = Mode::Data {
             remaining: match len {
                 DataLen::Exact(n) => Some(n),

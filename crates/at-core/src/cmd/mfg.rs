@@ -461,6 +461,7 @@ pub(crate) fn sysflash_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a:
                 prompt: b">",
                 handler: flash_data::<P>,
                 room: None,
+                discard_surplus: false,
             }))
         }
         _ => {

@@ -3,6 +3,7 @@
 pub(crate) mod basic;
 pub(crate) mod mfg;
 pub(crate) mod sntp;
+pub(crate) mod tcpip;
 pub(crate) mod wifi;
 
 use at_parser::{Call, CommandDef, Outcome, ok};
@@ -80,6 +81,44 @@ impl<P: Platform> Core<P> {
         row!("+CIPSNTPCFG", query = sntp::cfg_query::<P>, set = sntp::cfg_set::<P>),
         row!("+CIPSNTPTIME", query = sntp::time_query::<P>),
         row!("+CIPSNTPINTV", query = sntp::intv_query::<P>, set = sntp::intv_set::<P>),
+        row!("+CIPMUX", query = tcpip::conn::cipmux_query::<P>, set = tcpip::conn::cipmux_set::<P>),
+        row!("+CIPSTART", set = tcpip::conn::cipstart_set::<P>),
+        row!("+CIPSTARTEX", set = tcpip::conn::cipstartex_set::<P>),
+        row!("+CIPCLOSE", set = tcpip::conn::cipclose_set::<P>, exec = tcpip::conn::cipclose_exec::<P>),
+        row!("+CIPSTATE", query = tcpip::conn::cipstate_query::<P>),
+        row!("+CIPSTATUS", exec = tcpip::conn::cipstatus_exec::<P>),
+        row!("+CIPSERVER", query = tcpip::conn::cipserver_query::<P>, set = tcpip::conn::cipserver_set::<P>),
+        row!(
+            "+CIPSERVERMAXCONN",
+            query = tcpip::conn::maxconn_query::<P>,
+            set = tcpip::conn::maxconn_set::<P>
+        ),
+        row!("+CIPSTO", query = tcpip::conn::cipsto_query::<P>, set = tcpip::conn::cipsto_set::<P>),
+        row!("+CIPMODE", query = tcpip::conn::cipmode_query::<P>, set = tcpip::conn::cipmode_set::<P>),
+        row!("+CIPDINFO", query = tcpip::conn::cipdinfo_query::<P>, set = tcpip::conn::cipdinfo_set::<P>),
+        row!("+CIPTCPOPT", query = tcpip::conn::tcpopt_query::<P>, set = tcpip::conn::tcpopt_set::<P>),
+        row!("+CIPSEND", set = tcpip::send::cipsend_set::<P>, exec = tcpip::send::cipsend_exec::<P>),
+        row!("+CIPSENDEX", set = tcpip::send::cipsendex_set::<P>),
+        row!("+CIPSENDL", set = tcpip::send::cipsendl_set::<P>),
+        row!("+CIPSENDLCFG", query = tcpip::send::sendlcfg_query::<P>, set = tcpip::send::sendlcfg_set::<P>),
+        row!("+CIPRECVTYPE", query = tcpip::recv::recvtype_query::<P>, set = tcpip::recv::recvtype_set::<P>),
+        row!("+CIPRECVMODE", query = tcpip::recv::recvmode_query::<P>, set = tcpip::recv::recvmode_set::<P>),
+        row!("+CIPRECVDATA", set = tcpip::recv::recvdata_set::<P>),
+        row!("+CIPRECVLEN", query = tcpip::recv::recvlen_query::<P>),
+        row!(
+            "+TRANSINTVL",
+            query = tcpip::util::transintvl_query::<P>,
+            set = tcpip::util::transintvl_set::<P>
+        ),
+        row!("+SAVETRANSLINK", set = tcpip::util::savetranslink_set::<P>),
+        row!(
+            "+CIPRECONNINTV",
+            query = tcpip::util::reconnintv_query::<P>,
+            set = tcpip::util::reconnintv_set::<P>
+        ),
+        row!("+CIPDOMAIN", set = tcpip::util::cipdomain_set::<P>),
+        row!("+CIPDNS", query = tcpip::util::cipdns_query::<P>, set = tcpip::util::cipdns_set::<P>),
+        row!("+PING", set = tcpip::util::ping_set::<P>),
         row!("+SYSMFG", query = mfg::sysmfg_query::<P>, set = mfg::sysmfg_set::<P>),
         row!("+SYSFLASH", query = mfg::sysflash_query::<P>, set = mfg::sysflash_set::<P>),
     ];

@@ -82,6 +82,10 @@ pub struct SocketHandle(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DnsQuery(pub u32);
 
+/// An echo request started with [`Network::ping_start`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PingId(pub u32);
+
 /// TCP keep-alive probes (ESP-AT's `<keep_alive>`: idle time `v`, interval 1 s, 3 probes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeepAlive {
@@ -269,6 +273,27 @@ pub trait Network {
 
     /// Forget a lookup (its answer, when it comes, is dropped).
     fn dns_cancel(&mut self, query: DnsQuery);
+
+    // ---- ICMP ----
+
+    /// Send one ICMP echo request to `to` (`AT+PING`). Backends without ICMP answer
+    /// [`NetError::Unsupported`].
+    fn ping_start(&mut self, to: IpAddr, now: Instant) -> Result<PingId, NetError> {
+        let _ = (to, now);
+        Err(NetError::Unsupported)
+    }
+
+    /// The round-trip time once the reply arrived; `WouldBlock` meanwhile. The caller decides
+    /// when to give up (ESP-AT: 1 s) and calls [`Network::ping_cancel`].
+    fn ping_result(&mut self, ping: PingId, now: Instant) -> Result<core::time::Duration, NetError> {
+        let _ = (ping, now);
+        Err(NetError::Unsupported)
+    }
+
+    /// Forget an echo request.
+    fn ping_cancel(&mut self, ping: PingId) {
+        let _ = ping;
+    }
 
     // ---- sockets ----
 

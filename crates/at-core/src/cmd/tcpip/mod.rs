@@ -1,0 +1,364 @@
+//! The TCP/IP command family: links (`AT+CIPSTART`, `AT+CIPSERVER`, ...), sending
+//! (`AT+CIPSEND*`, passthrough), receiving (`+IPD`, passive mode) and the network utilities
+//! (`AT+CIPDOMAIN`, `AT+CIPDNS`, `AT+PING`).
+//!
+//! The links themselves are `at_links::Links`; this family holds the AT-level state around
+//! them (CIPMUX, CIPMODE, CIPDINFO, passthrough), turns link events and received data into
+//! messages through the emitter, and persists what ESP-AT persists (AT+CIPTCPOPT,
+//! AT+CIPRECONNINTV, AT+CIPDNS with AT+SYSSTORE=1; AT+SAVETRANSLINK always).
+
+pub(crate) mod conn;
+pub(crate) mod recv;
+pub(crate) mod send;
+pub(crate) mod store;
+pub(crate) mod util;
+
+use alloc::string::String;
+use core::time::Duration;
+
+use at_hal::Platform;
+use at_hal::net::{IpAddr, NetError, Network};
+use at_hal::time::Instant;
+use at_links::{Connect, ConnectState, Host, LinkEvent, Links, MAX_LINKS, Proto, RecvMode, UdpMode};
+use at_parser::{AtError, DataPhase};
+
+use crate::core::Core;
+use crate::urc::{Emitted, Message, Urc};
+
+pub(crate) use store::TransLink;
+
+/// What a passthrough session needs to reconnect its link.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub proto: Proto,
+    pub host: String,
+    pub port: u16,
+    pub keepalive_s: u16,
+    pub local_port: u16,
+}
+
+impl Target {
+    pub fn connect(&self) -> Connect<'_> {
+        let host = match self.host.parse::<IpAddr>() {
+            Ok(ip) => Host::Ip(ip),
+            Err(_) => Host::Name(&self.host),
+        };
+        Connect {
+            proto: self.proto,
+            host,
+            port: self.port,
+            local_port: self.local_port,
+            udp_mode: UdpMode::Fixed,
+            keepalive_s: self.keepalive_s,
+            timeout_ms: 0,
+        }
+    }
+}
+
+/// Passthrough (AT+CIPMODE=1 and AT+CIPSEND, or AT+SAVETRANSLINK at boot).
+#[derive(Debug, Clone)]
+pub(crate) struct Passthrough {
+    pub link: u8,
+    /// Reconnect (a client link that dropped) at this time.
+    pub reconnect_at: Option<Instant>,
+}
+
+/// The family's state; a restart rebuilds it (links are closed by the core first).
+#[derive(Debug)]
+pub(crate) struct Tcpip {
+    pub links: Links,
+    /// AT+CIPMUX=1.
+    pub mux: bool,
+    /// AT+CIPMODE.
+    pub mode: u8,
+    /// AT+CIPDINFO.
+    pub dinfo: bool,
+    /// AT+TRANSINTVL (ms).
+    pub transintvl_ms: u16,
+    /// AT+CIPRECONNINTV (×100 ms).
+    pub reconnintv: u16,
+    /// AT+CIPSENDLCFG.
+    pub sendl_report: u32,
+    pub sendl_transmit: u32,
+    /// AT+CIPDNS: manual servers, if set.
+    pub dns: Option<[Option<IpAddr>; 3]>,
+    /// AT+SAVETRANSLINK.
+    pub translink: Option<TransLink>,
+    /// The last client connect (for passthrough reconnects).
+    pub last_target: Option<Target>,
+    /// Passthrough is on.
+    pub passthrough: Option<Passthrough>,
+    /// The link whose connect AT+CIPSTART waits for.
+    pub awaiting: Option<u8>,
+    /// Round-robin start for delivering received data.
+    pub next_link: u8,
+    /// An AT+CIPSEND* in progress.
+    pub send: Option<send::SendJob>,
+    /// An AT+CIPDOMAIN or AT+PING in progress.
+    pub lookup: Option<util::Lookup>,
+    /// The link a boot-time SAVETRANSLINK connect is for.
+    pub boot_connect: Option<u8>,
+    /// When to try the SAVETRANSLINK connect again after a failure.
+    pub translink_at: Option<Instant>,
+    /// AT+SAVETRANSLINK waiting for its host to resolve.
+    pub pending_translink: Option<TransLink>,
+    /// The server's `<CA enable>` and `<netif>`.
+    pub server_ca: bool,
+    pub server_netif: u8,
+    /// A TCP/SSL link was open since boot (AT+CIPSTATUS's state 4).
+    pub had_tcp_link: bool,
+}
+
+impl Default for Tcpip {
+    fn default() -> Self {
+        Tcpip {
+            links: Links::default(),
+            mux: false,
+            mode: 0,
+            dinfo: false,
+            transintvl_ms: 20,
+            reconnintv: 1,
+            sendl_report: 1024,
+            sendl_transmit: 2920,
+            dns: None,
+            translink: None,
+            last_target: None,
+            passthrough: None,
+            awaiting: None,
+            next_link: 0,
+            send: None,
+            lookup: None,
+            boot_connect: None,
+            translink_at: None,
+            pending_translink: None,
+            server_ca: false,
+            server_netif: 0,
+            had_tcp_link: false,
+        }
+    }
+}
+
+impl Tcpip {
+    /// The id messages show for link `id` (`None` in single-link mode).
+    pub fn shown(&self, id: u8) -> Option<u8> {
+        self.mux.then_some(id)
+    }
+
+    /// The `CONNECT` / `+LINK_CONN` message of link `id`.
+    pub fn connect_message(&self, id: u8) -> Option<Message> {
+        let l = self.links.get(id)?;
+        Some(Message::Connect {
+            link: self.shown(id),
+            kind: l.proto(),
+            server: l.is_server(),
+            remote: l.remote(),
+            local_port: l.local_port(),
+        })
+    }
+}
+
+/// The `ERROR` for a link-layer failure, with the network's reason as detail.
+pub(crate) fn link_error(e: at_links::LinkError) -> AtError {
+    AtError::quiet(at_parser::ErrorCode::exec_fail(0), "link operation failed")
+        .with_detail(format_args!("{e}"))
+}
+
+/// ESP-AT's `+ERRNO:` value for a failed connect: the lwIP errno of the socket error, or its
+/// own `ESP_ERR_TIMEOUT` (0x107) when `<timeout>` ran out.
+pub(crate) fn errno(e: NetError) -> u32 {
+    match e {
+        NetError::TimedOut => 0x107,
+        other => u32::from(other.errno()),
+    }
+}
+
+impl<P: Platform> Core<P> {
+    /// Boot: load what the family persists and, with AT+SAVETRANSLINK, prepare passthrough.
+    pub(crate) fn boot_tcpip(&mut self) {
+        let kv = self.platform.settings();
+        let saved = store::load(kv);
+        let t = &mut self.st.tcpip;
+        t.reconnintv = saved.reconnintv;
+        t.dns = saved.dns;
+        for (i, opt) in saved.tcp.iter().enumerate() {
+            if let Ok(mut cfg) = t.links.config(i as u8) {
+                cfg.tcp = *opt;
+                let _ = t.links.set_config(self.platform.net(), i as u8, cfg);
+            }
+        }
+        if let Some(tl) = saved.translink {
+            log::info!(
+                "AT+SAVETRANSLINK: passthrough to {}:{} once the station has an address",
+                tl.host,
+                tl.port
+            );
+            t.mode = 1;
+            t.translink = Some(tl);
+        }
+    }
+
+    /// Deliver what the links have for the host (bounded: one chunk per link per poll) and
+    /// run the passthrough timers.
+    pub(crate) fn poll_tcpip(&mut self, now: Instant, urc: &mut Urc<'_>) {
+        let net = self.platform.net();
+        let t = &mut self.st.tcpip;
+        t.links.poll(net, now);
+        // Link events first: CONNECT before the data of that link, CLOSED after it.
+        while urc.can_emit() {
+            let Some(ev) = t.links.take_event() else { break };
+            match ev {
+                LinkEvent::Connected { id } => {
+                    t.had_tcp_link |= t.links.get(id).is_some_and(|l| l.proto() != Proto::Udp);
+                    if t.awaiting == Some(id) || t.boot_connect == Some(id) {
+                        continue;
+                    }
+                    if let Some(m) = t.connect_message(id) {
+                        urc.emit(&m);
+                    }
+                }
+                LinkEvent::Closed { id } => {
+                    urc.emit(&Message::Closed { link: t.shown(id) });
+                    if let Some(p) = &mut t.passthrough
+                        && p.link == id
+                    {
+                        // ESP-AT keeps passthrough and reconnects a client link.
+                        let delay = Duration::from_millis(u64::from(t.reconnintv) * 100);
+                        p.reconnect_at = t.last_target.as_ref().map(|_| now + delay);
+                    }
+                }
+            }
+        }
+        self.deliver(urc);
+        self.passthrough_timers(now);
+    }
+
+    fn deliver(&mut self, urc: &mut Urc<'_>) {
+        let t = &mut self.st.tcpip;
+        let start = t.next_link;
+        t.next_link = (t.next_link + 1) % MAX_LINKS as u8;
+        for k in 0..MAX_LINKS as u8 {
+            let id = (start + k) % MAX_LINKS as u8;
+            let Some(link) = t.links.get(id) else { continue };
+            if !link.is_open() && link.buffered() == 0 {
+                continue;
+            }
+            if t.passthrough.as_ref().is_some_and(|p| p.link == id) {
+                if let Some((chunk, _)) = t.links.next_chunk(id) {
+                    let n = urc.passthrough_data(chunk);
+                    t.links.consume(id, n);
+                }
+                continue;
+            }
+            match t.links.config(id).map(|c| c.recv) {
+                Ok(RecvMode::Active) => {
+                    let Some((chunk, remote)) = t.links.next_chunk(id) else { continue };
+                    let m = Message::Ipd {
+                        link: t.shown(id),
+                        len: chunk.len(),
+                        remote: t.dinfo.then_some(remote),
+                    };
+                    let n = chunk.len();
+                    if urc.emit_with(&m, chunk) == Emitted::Yes {
+                        t.links.consume(id, n);
+                    }
+                }
+                Ok(RecvMode::Passive) => {
+                    if let Some(len) = t.links.notice_due(id)
+                        && urc.emit(&Message::IpdNotice { link: t.shown(id), len }) == Emitted::Yes
+                    {
+                        t.links.mark_notified(id);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn passthrough_timers(&mut self, now: Instant) {
+        let net = self.platform.net();
+        let t = &mut self.st.tcpip;
+        // A dropped passthrough link: reconnect after AT+CIPRECONNINTV.
+        if let Some(p) = &mut t.passthrough
+            && let Some(at) = p.reconnect_at
+            && now >= at
+        {
+            p.reconnect_at = None;
+            let id = p.link;
+            if t.links.get(id).is_none()
+                && let Some(target) = t.last_target.clone()
+            {
+                log::info!("passthrough: reconnecting to {}:{}", target.host, target.port);
+                match t.links.connect(net, id, &target.connect(), now) {
+                    Ok(()) => t.links.unawait(id),
+                    Err(e) => {
+                        log::warn!("passthrough reconnect: {e}");
+                        p.reconnect_at = Some(now + Duration::from_millis(u64::from(t.reconnintv) * 100));
+                    }
+                }
+            }
+        }
+        // A reconnect that failed: try again later.
+        if let Some(p) = &mut t.passthrough
+            && p.reconnect_at.is_none()
+            && let ConnectState::Failed(e) = t.links.connect_state(p.link)
+            && t.links.get(p.link).is_some()
+        {
+            log::warn!("passthrough reconnect failed: {e}");
+            let _ = t.links.close(net, p.link);
+            p.reconnect_at = Some(now + Duration::from_millis(u64::from(t.reconnintv) * 100));
+        }
+        // AT+SAVETRANSLINK: connect once the station has an address, then enter passthrough.
+        let retry_due = t.translink_at.is_none_or(|at| now >= at);
+        if t.translink.is_some()
+            && t.passthrough.is_none()
+            && t.boot_connect.is_none()
+            && retry_due
+            && t.links.get(0).is_none()
+            && net.ip_config().is_some()
+        {
+            let target = t.translink.as_ref().map(TransLink::target);
+            if let Some(target) = target {
+                match t.links.connect(net, 0, &target.connect(), now) {
+                    Ok(()) => {
+                        t.boot_connect = Some(0);
+                        t.last_target = Some(target);
+                    }
+                    Err(e) => {
+                        log::warn!("AT+SAVETRANSLINK connect: {e}");
+                        t.translink_at = Some(now + Duration::from_millis(u64::from(t.reconnintv) * 100));
+                    }
+                }
+            }
+        }
+        if let Some(id) = t.boot_connect {
+            match t.links.connect_state(id) {
+                ConnectState::Pending => {}
+                ConnectState::Open => {
+                    t.boot_connect = None;
+                    t.passthrough = Some(Passthrough { link: id, reconnect_at: None });
+                    t.links.set_passthrough(Some((id, Duration::from_millis(u64::from(t.transintvl_ms)))));
+                    // ESP-AT prints `\r\n>` and is in passthrough at once.
+                    self.autostart = Some(send::passthrough_phase(b"\r\n>"));
+                }
+                ConnectState::Failed(e) => {
+                    log::warn!("AT+SAVETRANSLINK connect failed: {e}; retrying");
+                    let _ = t.links.close(net, id);
+                    t.boot_connect = None;
+                    t.translink_at = Some(now + Duration::from_millis(u64::from(t.reconnintv) * 100));
+                }
+            }
+        }
+    }
+
+    /// The earliest time the family has work.
+    pub(crate) fn tcpip_deadline(&self, now: Instant) -> Option<Instant> {
+        let t = &self.st.tcpip;
+        let reconnect = t.passthrough.as_ref().and_then(|p| p.reconnect_at).or(t.translink_at);
+        let delivery =
+            t.links.ids().any(|id| t.links.get(id).is_some_and(|l| l.buffered() > 0)).then_some(now);
+        [t.links.next_deadline(now), reconnect, delivery].into_iter().flatten().min()
+    }
+}
+
+/// Type of a boxed data phase for this family's handlers.
+pub(crate) type Phase<P> = DataPhase<Core<P>>;

@@ -1,0 +1,915 @@
+//! [`Links`]: the link table, the server, and the bounded work each poll does.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use at_hal::net::{IpAddr, KeepAlive, NetError, NetEvent, Network, SocketAddr, SocketHandle, SocketOption};
+use at_hal::time::Instant;
+use bytes::{Buf, BytesMut};
+
+use crate::config::{
+    ACCEPTS_PER_POLL, Buffers, DEFAULT_CONNECT_TIMEOUT_MS, LinkError, MAX_IPD, MAX_LINKS, PASSTHROUGH_CHUNK,
+    Proto, RecvMode, SlotConfig, UdpMode,
+};
+
+/// Where a remote host is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host<'a> {
+    /// An address.
+    Ip(IpAddr),
+    /// A name to resolve through the network's DNS.
+    Name(&'a str),
+}
+
+/// What `AT+CIPSTART` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connect<'a> {
+    /// Transport.
+    pub proto: Proto,
+    /// The remote host.
+    pub host: Host<'a>,
+    /// The remote port.
+    pub port: u16,
+    /// UDP: local port (0: any).
+    pub local_port: u16,
+    /// UDP: remote handling.
+    pub udp_mode: UdpMode,
+    /// TCP keep-alive idle seconds for this connection (0: off).
+    pub keepalive_s: u16,
+    /// Budget for DNS plus connect, in ms (0: the default).
+    pub timeout_ms: u32,
+}
+
+/// How a connect started with [`Links::connect`] stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectState {
+    /// Resolving or connecting.
+    Pending,
+    /// Up.
+    Open,
+    /// It failed; the slot is free again.
+    Failed(NetError),
+}
+
+/// Something the core reports as a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// A link is up: a server accepted it, or a connect the host is not waiting on (a
+    /// passthrough reconnect) completed.
+    Connected {
+        /// The link id.
+        id: u8,
+    },
+    /// A link is gone (peer close after all its data was delivered, reset, idle timeout); its
+    /// slot is free.
+    Closed {
+        /// The link id.
+        id: u8,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Resolving { query: at_hal::net::DnsQuery, deadline: Instant },
+    Connecting { deadline: Instant },
+    Open,
+    Failed(NetError),
+}
+
+/// One link.
+#[derive(Debug)]
+pub struct Link {
+    proto: Proto,
+    server: bool,
+    socket: Option<SocketHandle>,
+    state: State,
+    remote: SocketAddr,
+    local_port: u16,
+    udp_mode: UdpMode,
+    keepalive_s: u16,
+    rx: BytesMut,
+    /// UDP: the datagrams in `rx`, oldest first: (sender, length).
+    datagrams: VecDeque<(SocketAddr, usize)>,
+    tx: BytesMut,
+    /// The socket may hold more to read (a `Readable` hint not yet followed by `WouldBlock`).
+    readable: bool,
+    /// The peer finished sending (EOF read) or the connection failed.
+    ended: bool,
+    /// A sticky error after the link was up.
+    error: Option<NetError>,
+    /// A passive notice was printed and not yet followed by a read.
+    notified: bool,
+    last_activity: Instant,
+    /// When the oldest unsent passthrough byte was queued.
+    tx_since: Option<Instant>,
+    /// A waiting command reports this connect; no `Connected` event.
+    awaited: bool,
+    /// Bytes handed to the network.
+    sent_total: u64,
+}
+
+impl Link {
+    /// Transport.
+    pub fn proto(&self) -> Proto {
+        self.proto
+    }
+    /// Accepted by the server.
+    pub fn is_server(&self) -> bool {
+        self.server
+    }
+    /// The remote address.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+    /// The local port.
+    pub fn local_port(&self) -> u16 {
+        self.local_port
+    }
+    /// Up (not resolving, connecting or failed).
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+    /// UDP remote handling.
+    pub fn udp_mode(&self) -> UdpMode {
+        self.udp_mode
+    }
+    /// Bytes waiting to be delivered.
+    pub fn buffered(&self) -> usize {
+        self.rx.len()
+    }
+    /// Bytes waiting to be sent.
+    pub fn unsent(&self) -> usize {
+        self.tx.len()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Server {
+    listener: SocketHandle,
+    port: u16,
+    proto: Proto,
+    acceptable: bool,
+}
+
+/// The link table: up to [`MAX_LINKS`] links and one server, over any [`Network`].
+///
+/// Sans-IO: every method that touches sockets takes the network as an argument, and
+/// [`Links::poll`] does a bounded amount of work — per link at most one read of at most
+/// [`Buffers::rx`] bytes and one write, at most [`ACCEPTS_PER_POLL`] accepts — so a flood of
+/// connections or data never starves the AT port. Received data waits in the link until the
+/// core delivers it; when a link's buffer is full it stops reading its socket (TCP flow
+/// control holds the peer). Nothing is dropped.
+#[derive(Debug)]
+pub struct Links {
+    slots: [Option<Link>; MAX_LINKS],
+    configs: [SlotConfig; MAX_LINKS],
+    server: Option<Server>,
+    max_conn: u8,
+    server_timeout_s: u16,
+    buffers: Buffers,
+    events: VecDeque<LinkEvent>,
+    /// Passthrough: the link whose sends are batched, and the batching interval.
+    passthrough: Option<(u8, Duration)>,
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Links::new(Buffers::default())
+    }
+}
+
+fn check(id: u8) -> Result<usize, LinkError> {
+    let i = usize::from(id);
+    if i < MAX_LINKS { Ok(i) } else { Err(LinkError::BadId) }
+}
+
+impl Links {
+    /// An empty table with these buffer capacities.
+    pub fn new(buffers: Buffers) -> Self {
+        Links {
+            slots: Default::default(),
+            configs: [SlotConfig::default(); MAX_LINKS],
+            server: None,
+            max_conn: MAX_LINKS as u8,
+            server_timeout_s: 0,
+            buffers,
+            events: VecDeque::new(),
+            passthrough: None,
+        }
+    }
+
+    /// The buffer capacities.
+    pub fn buffers(&self) -> Buffers {
+        self.buffers
+    }
+
+    /// The link in slot `id`.
+    pub fn get(&self, id: u8) -> Option<&Link> {
+        self.slots.get(usize::from(id))?.as_ref()
+    }
+
+    /// Ids of the occupied slots (resolving and connecting included).
+    pub fn ids(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..MAX_LINKS as u8).filter(|&i| self.slots[usize::from(i)].is_some())
+    }
+
+    /// How many slots are occupied.
+    pub fn count(&self) -> usize {
+        self.slots.iter().flatten().count()
+    }
+
+    /// The lowest free id.
+    pub fn free_id(&self) -> Option<u8> {
+        (0..MAX_LINKS as u8).find(|&i| self.slots[usize::from(i)].is_none())
+    }
+
+    /// The configuration of slot `id`.
+    pub fn config(&self, id: u8) -> Result<SlotConfig, LinkError> {
+        Ok(self.configs[check(id)?])
+    }
+
+    /// Change the configuration of slot `id` (applies to its open link and future ones).
+    pub fn set_config<N: Network>(&mut self, net: &mut N, id: u8, cfg: SlotConfig) -> Result<(), LinkError> {
+        let i = check(id)?;
+        self.configs[i] = cfg;
+        if let Some(l) = &mut self.slots[i]
+            && let Some(s) = l.socket
+            && l.proto != Proto::Udp
+        {
+            apply_tcp_options(net, s, &cfg, l.keepalive_s);
+        }
+        Ok(())
+    }
+
+    // ---- client links ----
+
+    /// Start a link in slot `id`. TCP connects (after DNS if needed) in the background:
+    /// watch [`Links::connect_state`]. UDP opens at once.
+    pub fn connect<N: Network>(
+        &mut self,
+        net: &mut N,
+        id: u8,
+        c: &Connect<'_>,
+        now: Instant,
+    ) -> Result<(), LinkError> {
+        let i = check(id)?;
+        if self.slots[i].is_some() {
+            return Err(LinkError::InUse);
+        }
+        if c.proto == Proto::Ssl {
+            return Err(LinkError::NoTls);
+        }
+        let timeout = if c.timeout_ms == 0 { DEFAULT_CONNECT_TIMEOUT_MS } else { c.timeout_ms };
+        let deadline = now + Duration::from_millis(u64::from(timeout));
+        let unspecified = SocketAddr::new(IpAddr::V4(at_hal::net::Ipv4Addr::UNSPECIFIED), c.port);
+        let mut link = Link {
+            proto: c.proto,
+            server: false,
+            socket: None,
+            state: State::Connecting { deadline },
+            remote: unspecified,
+            local_port: c.local_port,
+            udp_mode: c.udp_mode,
+            keepalive_s: c.keepalive_s,
+            rx: BytesMut::new(),
+            datagrams: VecDeque::new(),
+            tx: BytesMut::new(),
+            readable: false,
+            ended: false,
+            error: None,
+            notified: false,
+            last_activity: now,
+            tx_since: None,
+            awaited: true,
+            sent_total: 0,
+        };
+        match c.host {
+            Host::Ip(ip) => {
+                link.remote = SocketAddr::new(ip, c.port);
+                self.start_socket(net, i, &mut link, now)?;
+            }
+            Host::Name(name) => {
+                let query = net.dns_start(name, now)?;
+                link.state = State::Resolving { query, deadline };
+            }
+        }
+        self.slots[i] = Some(link);
+        Ok(())
+    }
+
+    fn start_socket<N: Network>(
+        &self,
+        net: &mut N,
+        i: usize,
+        link: &mut Link,
+        now: Instant,
+    ) -> Result<(), LinkError> {
+        match link.proto {
+            Proto::Udp => {
+                let s = net.udp_bind(link.local_port)?;
+                link.local_port = net.local_addr(s).map(|a| a.port()).unwrap_or(link.local_port);
+                link.socket = Some(s);
+                link.state = State::Open;
+                self.allocate(link);
+            }
+            Proto::Tcp | Proto::Ssl => {
+                let deadline = match link.state {
+                    State::Connecting { deadline } | State::Resolving { deadline, .. } => deadline,
+                    _ => now + Duration::from_millis(u64::from(DEFAULT_CONNECT_TIMEOUT_MS)),
+                };
+                let s = net.tcp_connect(link.remote, 0, now)?;
+                apply_tcp_options(net, s, &self.configs[i], link.keepalive_s);
+                link.socket = Some(s);
+                link.state = State::Connecting { deadline };
+            }
+        }
+        Ok(())
+    }
+
+    fn allocate(&self, link: &mut Link) {
+        link.rx = BytesMut::with_capacity(self.buffers.rx);
+        link.tx = BytesMut::with_capacity(self.buffers.tx);
+    }
+
+    /// How the connect in slot `id` stands. A failed link keeps its slot until
+    /// [`Links::close`].
+    pub fn connect_state(&self, id: u8) -> ConnectState {
+        match self.get(id).map(|l| l.state) {
+            None => ConnectState::Failed(NetError::NotConnected),
+            Some(State::Open) => ConnectState::Open,
+            Some(State::Failed(e)) => ConnectState::Failed(e),
+            Some(_) => ConnectState::Pending,
+        }
+    }
+
+    // ---- the server ----
+
+    /// Start the server (`AT+CIPSERVER=1,...`). Starting it again with the same port and
+    /// transport is a no-op; anything else while it runs is [`LinkError::ServerRunning`].
+    pub fn listen<N: Network>(&mut self, net: &mut N, port: u16, proto: Proto) -> Result<(), LinkError> {
+        if let Some(s) = &self.server {
+            return if s.port == port && s.proto == proto { Ok(()) } else { Err(LinkError::ServerRunning) };
+        }
+        if proto == Proto::Udp {
+            return Err(LinkError::WrongKind);
+        }
+        let listener = net.tcp_listen(port, self.max_conn)?;
+        self.server = Some(Server { listener, port, proto, acceptable: false });
+        Ok(())
+    }
+
+    /// The server's port and transport, if it runs.
+    pub fn server(&self) -> Option<(u16, Proto)> {
+        self.server.map(|s| (s.port, s.proto))
+    }
+
+    /// Stop the server; with `close_clients`, close its accepted links too (their ids are
+    /// returned, in order, for `<id>,CLOSED`).
+    pub fn unlisten<N: Network>(&mut self, net: &mut N, close_clients: bool) -> Vec<u8> {
+        if let Some(s) = self.server.take() {
+            net.close(s.listener);
+        }
+        let mut closed = Vec::new();
+        if close_clients {
+            for id in 0..MAX_LINKS as u8 {
+                if self.get(id).is_some_and(|l| l.server) {
+                    let _ = self.close(net, id);
+                    closed.push(id);
+                }
+            }
+        }
+        closed
+    }
+
+    /// `AT+CIPSERVERMAXCONN`.
+    pub fn max_conn(&self) -> u8 {
+        self.max_conn
+    }
+
+    /// Set `AT+CIPSERVERMAXCONN` (1..=5).
+    pub fn set_max_conn(&mut self, n: u8) {
+        self.max_conn = n.clamp(1, MAX_LINKS as u8);
+    }
+
+    /// Links the server accepted that are still open.
+    pub fn server_links(&self) -> usize {
+        self.slots.iter().flatten().filter(|l| l.server).count()
+    }
+
+    /// `AT+CIPSTO` (seconds; 0: never).
+    pub fn server_timeout(&self) -> u16 {
+        self.server_timeout_s
+    }
+
+    /// Set `AT+CIPSTO`.
+    pub fn set_server_timeout(&mut self, s: u16) {
+        self.server_timeout_s = s;
+    }
+
+    // ---- closing ----
+
+    /// Close link `id` now (`AT+CIPCLOSE`): queued data is still sent by the stack, received
+    /// data is dropped. No [`LinkEvent::Closed`] follows (the command prints `CLOSED`).
+    pub fn close<N: Network>(&mut self, net: &mut N, id: u8) -> Result<(), LinkError> {
+        let i = check(id)?;
+        let link = self.slots[i].take().ok_or(LinkError::NoLink)?;
+        self.release(net, id, &link);
+        Ok(())
+    }
+
+    fn release<N: Network>(&mut self, net: &mut N, id: u8, link: &Link) {
+        if let State::Resolving { query, .. } = link.state {
+            net.dns_cancel(query);
+        }
+        if let Some(s) = link.socket {
+            if self.configs[usize::from(id)].tcp.linger == 0 { net.abort(s) } else { net.close(s) }
+        }
+        if self.passthrough.is_some_and(|(p, _)| p == id) {
+            self.passthrough = None;
+        }
+    }
+
+    /// Close everything (restart, `AT+CIPMUX` change is refused instead).
+    pub fn close_all<N: Network>(&mut self, net: &mut N) {
+        let _ = self.unlisten(net, false);
+        for id in 0..MAX_LINKS as u8 {
+            let _ = self.close(net, id);
+        }
+        self.events.clear();
+    }
+
+    // ---- sending ----
+
+    /// Bytes link `id` can queue now (0 when it cannot send).
+    pub fn send_room(&self, id: u8) -> usize {
+        match self.get(id) {
+            Some(l) if l.is_open() && l.error.is_none() => self.buffers.tx.saturating_sub(l.tx.len()),
+            _ => 0,
+        }
+    }
+
+    /// Queue bytes for TCP link `id`: how many were taken (at most [`Links::send_room`]).
+    /// UDP sends whole datagrams with [`Links::send_datagram`] instead.
+    pub fn queue(&mut self, id: u8, data: &[u8], now: Instant) -> usize {
+        let room = self.send_room(id);
+        let Some(l) = self.slots.get_mut(usize::from(id)).and_then(Option::as_mut) else { return 0 };
+        if l.proto == Proto::Udp {
+            return 0;
+        }
+        let n = room.min(data.len());
+        l.tx.extend_from_slice(&data[..n]);
+        if n > 0 && l.tx_since.is_none() {
+            l.tx_since = Some(now);
+        }
+        n
+    }
+
+    /// UDP: send `data` as one datagram, to `to` or the link's remote
+    /// (`AT+CIPSEND=<id>,<len>,"<host>",<port>` makes `to` the remote from now on).
+    pub fn send_datagram<N: Network>(
+        &mut self,
+        net: &mut N,
+        id: u8,
+        data: &[u8],
+        to: Option<SocketAddr>,
+    ) -> Result<(), LinkError> {
+        let i = check(id)?;
+        let l = self.slots[i].as_mut().ok_or(LinkError::NoLink)?;
+        if l.proto != Proto::Udp {
+            return Err(LinkError::WrongKind);
+        }
+        if let Some(to) = to {
+            l.remote = to;
+        }
+        let s = l.socket.ok_or(LinkError::NotConnected)?;
+        net.send_to(s, data, l.remote)?;
+        l.sent_total = l.sent_total.wrapping_add(data.len() as u64);
+        Ok(())
+    }
+
+    /// Bytes link `id` has handed to the network since it opened.
+    pub fn sent_total(&self, id: u8) -> u64 {
+        self.get(id).map_or(0, |l| l.sent_total)
+    }
+
+    /// Whether everything queued on link `id` was handed to the network: `Ok(true)` →
+    /// `SEND OK`, `Err` → `SEND FAIL`.
+    pub fn sent(&self, id: u8) -> Result<bool, LinkError> {
+        let l = self.get(id).ok_or(LinkError::NoLink)?;
+        if let Some(e) = l.error {
+            return Err(LinkError::Net(e));
+        }
+        if !l.is_open() {
+            return Err(LinkError::NotConnected);
+        }
+        Ok(l.tx.is_empty())
+    }
+
+    /// Batch sends of link `id` (passthrough): a full [`PASSTHROUGH_CHUNK`] at once, less after
+    /// `interval` (`AT+TRANSINTVL`). `None` ends batching.
+    pub fn set_passthrough(&mut self, link: Option<(u8, Duration)>) {
+        self.passthrough = link;
+    }
+
+    // ---- receiving ----
+
+    /// The next chunk an active link delivers as one `+IPD`: at most [`MAX_IPD`] bytes (UDP:
+    /// one datagram) and the remote to report (for UDP the stored remote, as ESP-AT).
+    pub fn next_chunk(&self, id: u8) -> Option<(&[u8], SocketAddr)> {
+        let l = self.get(id)?;
+        if l.rx.is_empty() {
+            return None;
+        }
+        let n = match l.proto {
+            Proto::Udp => l.datagrams.front().map_or(l.rx.len(), |d| d.1),
+            _ => l.rx.len().min(MAX_IPD),
+        };
+        Some((&l.rx[..n], l.remote))
+    }
+
+    /// Drop the first `n` delivered bytes of link `id`.
+    pub fn consume(&mut self, id: u8, n: usize) {
+        let Some(l) = self.slots.get_mut(usize::from(id)).and_then(Option::as_mut) else { return };
+        let n = n.min(l.rx.len());
+        l.rx.advance(n);
+        let mut left = n;
+        while left > 0 {
+            let Some(d) = l.datagrams.front_mut() else { break };
+            if d.1 <= left {
+                left -= d.1;
+                l.datagrams.pop_front();
+            } else {
+                d.1 -= left;
+                left = 0;
+            }
+        }
+        l.notified = false;
+    }
+
+    /// Passive mode: what `AT+CIPRECVDATA=<id>,<max>` returns: at most `max` bytes; with
+    /// `whole`, only whole datagrams (none if the first is longer than `max`).
+    pub fn peek_passive(&self, id: u8, max: usize, whole: bool) -> Option<(&[u8], SocketAddr)> {
+        let l = self.get(id)?;
+        if l.rx.is_empty() {
+            return None;
+        }
+        let n = if l.proto == Proto::Udp && whole {
+            let mut n = 0;
+            for d in &l.datagrams {
+                if n + d.1 > max {
+                    break;
+                }
+                n += d.1;
+            }
+            n
+        } else {
+            l.rx.len().min(max)
+        };
+        (n > 0).then(|| (&l.rx[..n], l.remote))
+    }
+
+    /// Passive mode: the length a notice or `AT+CIPRECVLEN?` reports (with
+    /// `report_datagram`, the next datagram's).
+    pub fn passive_len(&self, id: u8) -> usize {
+        let Some(l) = self.get(id) else { return 0 };
+        if self.configs[usize::from(id)].report_datagram && l.proto == Proto::Udp {
+            return l.datagrams.front().map_or(0, |d| d.1);
+        }
+        l.rx.len()
+    }
+
+    /// Passive mode: the length to announce with `+IPD,<id>,<len>` if a notice is due now.
+    pub fn notice_due(&self, id: u8) -> Option<usize> {
+        let l = self.get(id)?;
+        let passive = self.configs[usize::from(id)].recv == RecvMode::Passive;
+        (passive && !l.notified && !l.rx.is_empty()).then(|| self.passive_len(id))
+    }
+
+    /// A notice for link `id` was printed.
+    pub fn mark_notified(&mut self, id: u8) {
+        if let Some(l) = self.slots.get_mut(usize::from(id)).and_then(Option::as_mut) {
+            l.notified = true;
+        }
+    }
+
+    // ---- events and progress ----
+
+    /// Take a hint from the network (call for every socket event [`Network::poll`] returns).
+    pub fn on_net_event(&mut self, ev: NetEvent, now: Instant) {
+        match ev {
+            NetEvent::Connected(s) => {
+                if let Some(l) = find_mut(&mut self.slots, s)
+                    && matches!(l.state, State::Connecting { .. })
+                {
+                    l.state = State::Open;
+                    l.last_activity = now;
+                    l.rx = BytesMut::with_capacity(self.buffers.rx);
+                    l.tx = BytesMut::with_capacity(self.buffers.tx);
+                }
+                if let Some(id) = self.id_of(s) {
+                    self.opened(id);
+                }
+            }
+            NetEvent::ConnectFailed(s, e) => {
+                if let Some(l) = find_mut(&mut self.slots, s) {
+                    l.state = State::Failed(e);
+                }
+            }
+            NetEvent::Readable(s) => {
+                if let Some(l) = find_mut(&mut self.slots, s) {
+                    l.readable = true;
+                }
+            }
+            NetEvent::Failed(s, e) => {
+                if let Some(l) = find_mut(&mut self.slots, s) {
+                    l.error = Some(e);
+                    l.ended = true;
+                }
+            }
+            NetEvent::Acceptable(s) => {
+                if let Some(srv) = &mut self.server
+                    && srv.listener == s
+                {
+                    srv.acceptable = true;
+                }
+            }
+            NetEvent::DnsDone(_) | NetEvent::Writable(_) => {}
+            NetEvent::GotIp(_) | NetEvent::LostIp | NetEvent::TimeUpdated(_) => {}
+        }
+    }
+
+    fn id_of(&self, s: SocketHandle) -> Option<u8> {
+        (0..MAX_LINKS as u8)
+            .find(|&i| self.slots[usize::from(i)].as_ref().is_some_and(|l| l.socket == Some(s)))
+    }
+
+    fn opened(&mut self, id: u8) {
+        let Some(l) = self.slots[usize::from(id)].as_mut() else { return };
+        if !core::mem::take(&mut l.awaited) {
+            self.events.push_back(LinkEvent::Connected { id });
+        }
+    }
+
+    /// Mark the connect in slot `id` as not awaited by a command (a passthrough reconnect):
+    /// its success is reported as [`LinkEvent::Connected`].
+    pub fn unawait(&mut self, id: u8) {
+        if let Some(l) = self.slots.get_mut(usize::from(id)).and_then(Option::as_mut) {
+            l.awaited = false;
+        }
+    }
+
+    /// The next event, if any.
+    pub fn take_event(&mut self) -> Option<LinkEvent> {
+        self.events.pop_front()
+    }
+
+    /// Advance DNS, connects, accepts, reads, writes and timers by a bounded amount.
+    pub fn poll<N: Network>(&mut self, net: &mut N, now: Instant) {
+        self.accept(net, now);
+        for i in 0..MAX_LINKS {
+            self.poll_link(net, i, now);
+        }
+    }
+
+    fn accept<N: Network>(&mut self, net: &mut N, now: Instant) {
+        let Some(srv) = self.server.as_mut() else { return };
+        if !srv.acceptable {
+            return;
+        }
+        let (listener, proto) = (srv.listener, srv.proto);
+        for _ in 0..ACCEPTS_PER_POLL {
+            let (s, from) = match net.tcp_accept(listener) {
+                Ok(c) => c,
+                Err(NetError::WouldBlock) => {
+                    if let Some(srv) = self.server.as_mut() {
+                        srv.acceptable = false;
+                    }
+                    return;
+                }
+                Err(e) => {
+                    log::warn!("accept: {e}");
+                    return;
+                }
+            };
+            let full = self.server_links() >= usize::from(self.max_conn);
+            let Some(id) = self.free_id().filter(|_| !full) else {
+                // ESP-AT stops listening at the limit; the connection is refused silently.
+                log::info!("server full: connection from {from} refused");
+                net.abort(s);
+                continue;
+            };
+            let local_port = net.local_addr(s).map(|a| a.port()).unwrap_or(0);
+            let mut link = Link {
+                proto,
+                server: true,
+                socket: Some(s),
+                state: State::Open,
+                remote: from,
+                local_port,
+                udp_mode: UdpMode::Fixed,
+                keepalive_s: self.configs[usize::from(id)].tcp.keepalive_s,
+                rx: BytesMut::new(),
+                datagrams: VecDeque::new(),
+                tx: BytesMut::new(),
+                readable: true,
+                ended: false,
+                error: None,
+                notified: false,
+                last_activity: now,
+                tx_since: None,
+                awaited: false,
+                sent_total: 0,
+            };
+            self.allocate(&mut link);
+            apply_tcp_options(net, s, &self.configs[usize::from(id)], link.keepalive_s);
+            self.slots[usize::from(id)] = Some(link);
+            self.events.push_back(LinkEvent::Connected { id });
+        }
+    }
+
+    fn poll_link<N: Network>(&mut self, net: &mut N, i: usize, now: Instant) {
+        let rx_cap = self.buffers.rx;
+        let batching = self.passthrough.filter(|(p, _)| usize::from(*p) == i).map(|(_, d)| d);
+        let server_timeout = self.server_timeout_s;
+        let Some(l) = self.slots[i].as_mut() else { return };
+        match l.state {
+            State::Resolving { query, deadline } => match net.dns_result(query) {
+                Ok(ip) => {
+                    l.remote = SocketAddr::new(ip, l.remote.port());
+                    l.state = State::Connecting { deadline };
+                    self.resolved(net, i, now);
+                }
+                Err(NetError::WouldBlock) if now < deadline => {}
+                Err(NetError::WouldBlock) => {
+                    net.dns_cancel(query);
+                    l.state = State::Failed(NetError::TimedOut);
+                }
+                Err(e) => l.state = State::Failed(e),
+            },
+            State::Connecting { deadline } => {
+                if now >= deadline {
+                    if let Some(s) = l.socket.take() {
+                        net.abort(s);
+                    }
+                    l.state = State::Failed(NetError::TimedOut);
+                }
+            }
+            State::Failed(_) => {
+                if let Some(s) = l.socket.take() {
+                    net.close(s);
+                }
+            }
+            State::Open => {
+                let Some(s) = l.socket else { return };
+                // Write: everything queued (TCP), unless passthrough batches it.
+                if l.proto != Proto::Udp && !l.tx.is_empty() && l.error.is_none() {
+                    let due = match (batching, l.tx_since) {
+                        (None, _) | (Some(_), None) => true,
+                        (Some(_), _) if l.tx.len() >= PASSTHROUGH_CHUNK => true,
+                        (Some(d), Some(t)) => now.saturating_since(t) >= d,
+                    };
+                    if due {
+                        match net.send(s, &l.tx) {
+                            Ok(n) => {
+                                l.tx.advance(n);
+                                l.sent_total = l.sent_total.wrapping_add(n as u64);
+                                l.last_activity = now;
+                                l.tx_since = if l.tx.is_empty() { None } else { Some(now) };
+                            }
+                            Err(NetError::WouldBlock) => {}
+                            Err(e) => {
+                                l.error = Some(e);
+                                l.ended = true;
+                            }
+                        }
+                    }
+                }
+                // Read: one read per poll, into the room left.
+                let room = rx_cap.saturating_sub(l.rx.len());
+                if l.readable && room > 0 && !l.ended {
+                    read_once(net, l, s, room, now);
+                }
+                // Idle timeout of server links (AT+CIPSTO).
+                let idle = now.saturating_since(l.last_activity).as_secs();
+                if l.server && server_timeout > 0 && idle >= u64::from(server_timeout) {
+                    log::info!("link {i}: idle for {server_timeout} s (AT+CIPSTO): closing");
+                    l.ended = true;
+                    l.rx.clear();
+                    l.datagrams.clear();
+                }
+                // Gone, and everything delivered (passive: read by the host): report it.
+                if l.ended && l.rx.is_empty() {
+                    if let Some(link) = self.slots[i].take() {
+                        self.release(net, i as u8, &link);
+                    }
+                    self.events.push_back(LinkEvent::Closed { id: i as u8 });
+                }
+            }
+        }
+    }
+
+    /// DNS answered for slot `i`: open its socket.
+    fn resolved<N: Network>(&mut self, net: &mut N, i: usize, now: Instant) {
+        let Some(mut link) = self.slots[i].take() else { return };
+        if let Err(e) = self.start_socket(net, i, &mut link, now) {
+            link.state = State::Failed(match e {
+                LinkError::Net(n) => n,
+                _ => NetError::Io,
+            });
+        }
+        let udp_open = link.proto == Proto::Udp && link.state == State::Open;
+        self.slots[i] = Some(link);
+        if udp_open {
+            self.opened(i as u8);
+        }
+    }
+
+    /// When [`Links::poll`] has time-driven work next (connect deadlines, passthrough flushes,
+    /// idle timeouts), or `now` if it has work at once.
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut at = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        if self.server.is_some_and(|s| s.acceptable) || !self.events.is_empty() {
+            at(now);
+        }
+        for l in self.slots.iter().flatten() {
+            match l.state {
+                State::Resolving { deadline, .. } | State::Connecting { deadline } => at(deadline),
+                State::Failed(_) => at(now),
+                State::Open => {
+                    let room = self.buffers.rx > l.rx.len();
+                    if (l.readable && room && !l.ended) || (l.ended && l.rx.is_empty()) {
+                        at(now);
+                    }
+                    if !l.tx.is_empty() && l.proto != Proto::Udp {
+                        match (self.passthrough, l.tx_since) {
+                            (Some((_, d)), Some(t)) if l.tx.len() < PASSTHROUGH_CHUNK => at(t + d),
+                            _ => at(now + Duration::from_millis(1)),
+                        }
+                    }
+                    if l.server && self.server_timeout_s > 0 {
+                        at(l.last_activity + Duration::from_secs(u64::from(self.server_timeout_s)));
+                    }
+                }
+            }
+        }
+        next
+    }
+}
+
+fn find_mut(slots: &mut [Option<Link>; MAX_LINKS], s: SocketHandle) -> Option<&mut Link> {
+    slots.iter_mut().flatten().find(|l| l.socket == Some(s))
+}
+
+/// Read once from `s` into `l` (at most `room` bytes; UDP: one datagram).
+fn read_once<N: Network>(net: &mut N, l: &mut Link, s: SocketHandle, room: usize, now: Instant) {
+    let mut buf = [0u8; MAX_IPD];
+    let want = room.min(MAX_IPD);
+    if l.proto == Proto::Udp {
+        match net.recv_from(s, &mut buf[..want]) {
+            Ok(d) => {
+                match l.udp_mode {
+                    UdpMode::Fixed => {}
+                    UdpMode::ChangeOnce => {
+                        l.remote = d.from;
+                        l.udp_mode = UdpMode::Fixed;
+                    }
+                    UdpMode::Follow => l.remote = d.from,
+                }
+                if d.full_len > d.len {
+                    log::warn!("UDP datagram of {} bytes truncated to {}", d.full_len, d.len);
+                }
+                l.rx.extend_from_slice(&buf[..d.len]);
+                l.datagrams.push_back((d.from, d.len));
+                l.last_activity = now;
+            }
+            Err(NetError::WouldBlock) => l.readable = false,
+            Err(e) => log::warn!("UDP receive: {e}"),
+        }
+        return;
+    }
+    match net.recv(s, &mut buf[..want]) {
+        Ok(0) => {
+            l.ended = true;
+            l.readable = false;
+        }
+        Ok(n) => {
+            l.rx.extend_from_slice(&buf[..n]);
+            l.last_activity = now;
+        }
+        Err(NetError::WouldBlock) => l.readable = false,
+        Err(e) => {
+            l.error = Some(e);
+            l.ended = true;
+        }
+    }
+}
+
+fn apply_tcp_options<N: Network>(net: &mut N, s: SocketHandle, cfg: &SlotConfig, keepalive_s: u16) {
+    let _ = net.set_option(s, SocketOption::NoDelay(cfg.tcp.nodelay));
+    let linger = u16::try_from(cfg.tcp.linger).ok();
+    let _ = net.set_option(s, SocketOption::Linger(linger));
+    let keepalive = (keepalive_s > 0).then_some(KeepAlive { idle_s: keepalive_s, interval_s: 1, count: 3 });
+    let _ = net.set_option(s, SocketOption::KeepAlive(keepalive));
+}
