@@ -251,6 +251,16 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
                         unused = self.on_data(DataEvent::Bytes(bytes), len, now);
                     }
                     Event::DataComplete => {
+                        // Bytes past the length in the same chunk: ESP-AT's `busy p...` comes
+                        // before the phase's own answer (`Recv n bytes`).
+                        if self.discards_surplus() && input.len() > n {
+                            let reporting = self.reporting();
+                            write_busy(&mut self.tx, reporting);
+                            log::info!("{} bytes past the data phase's length dropped", input.len() - n);
+                            self.on_data(DataEvent::Complete, 0, now);
+                            self.surplus_busy = false;
+                            return total;
+                        }
                         self.on_data(DataEvent::Complete, 0, now);
                     }
                     Event::Escape => {
@@ -278,10 +288,9 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
         UrcMode {
             passthrough: self.core.st.tcpip.passthrough.is_some(),
             sysmsg: self.core.st.settings.sysmsg,
-            held: matches!(
-                self.run,
-                Run::Pending { hold: true, .. } | Run::Data { .. } | Run::Discard { .. }
-            ),
+            // Only a streamed response holds messages; ESP-AT prints `+IPD` and the like
+            // during a `>` data phase too.
+            held: matches!(self.run, Run::Pending { hold: true, .. }),
         }
     }
 

@@ -180,20 +180,20 @@ pub enum NetError {
 }
 
 impl NetError {
-    /// The lwIP `errno` value ESP-AT prints as `+ERRNO:` for this failure (ESP-IDF's
-    /// `lwip/errno.h`, newlib numbering).
+    /// The lwIP `errno` value ESP-AT prints as `+ERRNO:` for this failure (ESP-IDF's newlib
+    /// numbering). lwIP reports a refused connect as `ERR_RST`, i.e. `ECONNRESET`.
     pub const fn errno(self) -> u8 {
         match self {
             NetError::WouldBlock => 11,      // EAGAIN
-            NetError::Refused => 111,        // ECONNREFUSED
+            NetError::Refused => 104,        // ECONNRESET (lwIP: ERR_RST)
             NetError::Reset => 104,          // ECONNRESET
             NetError::TimedOut => 116,       // ETIMEDOUT
-            NetError::Unreachable => 113,    // EHOSTUNREACH
+            NetError::Unreachable => 118,    // EHOSTUNREACH
             NetError::AddrInUse => 112,      // EADDRINUSE
             NetError::NoSockets => 23,       // ENFILE
             NetError::InvalidHandle => 9,    // EBADF
             NetError::NotConnected => 128,   // ENOTCONN
-            NetError::HostNotFound => 113,   // EHOSTUNREACH
+            NetError::HostNotFound => 118,   // EHOSTUNREACH
             NetError::InvalidArgument => 22, // EINVAL
             NetError::MessageTooLong => 122, // EMSGSIZE
             NetError::Unsupported => 95,     // EOPNOTSUPP
