@@ -173,3 +173,32 @@ fn listening_ports_shift_by_the_offset() {
     TcpStream::connect(("127.0.0.1", 10_333)).expect("listening on 333 + offset");
     net.close(l);
 }
+
+#[test]
+fn many_short_connections_keep_being_accepted() {
+    let mut h = Loopback::new();
+    h.link_up();
+    let l = h.net.tcp_listen(47_555, 5).unwrap();
+    let mut accepted = 0;
+    for round in 0..20 {
+        let s = TcpStream::connect(("127.0.0.1", 47_555)).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        drop(s);
+        let end = StdInstant::now() + Duration::from_secs(2);
+        loop {
+            let ev = h.step();
+            let mut got = false;
+            if ev.iter().any(|e| matches!(e, NetEvent::Acceptable(x) if *x == l)) {
+                while let Ok((c, _)) = h.net.tcp_accept(l) {
+                    h.net.close(c);
+                    accepted += 1;
+                    got = true;
+                }
+            }
+            if got {
+                break;
+            }
+            assert!(StdInstant::now() < end, "round {round}: no Acceptable ({accepted} accepted)");
+        }
+    }
+    assert_eq!(accepted, 20);
+}

@@ -17,6 +17,11 @@ pub const PASSTHROUGH_CHUNK: usize = 2920;
 /// Connect timeout when `AT+CIPSTART` gives none (`<timeout>` 0), as lwIP's SYN retries give up.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 20_000;
 
+/// Connections the stack may queue for the server beyond those accepted: more than
+/// `AT+CIPSERVERMAXCONN`, so a burst of connects is accepted (and those over the limit closed)
+/// instead of timing out in the SYN queue.
+pub const LISTEN_BACKLOG: u8 = 16;
+
 /// Accepted connections taken from the listener per poll (a flood of connects never starves
 /// the UART).
 pub const ACCEPTS_PER_POLL: usize = 2;

@@ -9,8 +9,8 @@ use at_hal::time::Instant;
 use bytes::{Buf, BytesMut};
 
 use crate::config::{
-    ACCEPTS_PER_POLL, Buffers, DEFAULT_CONNECT_TIMEOUT_MS, LinkError, MAX_IPD, MAX_LINKS, PASSTHROUGH_CHUNK,
-    Proto, RecvMode, SlotConfig, UdpMode,
+    ACCEPTS_PER_POLL, Buffers, DEFAULT_CONNECT_TIMEOUT_MS, LISTEN_BACKLOG, LinkError, MAX_IPD, MAX_LINKS,
+    PASSTHROUGH_CHUNK, Proto, RecvMode, SlotConfig, UdpMode,
 };
 
 /// Where a remote host is.
@@ -56,10 +56,20 @@ pub enum ConnectState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkEvent {
     /// A link is up: a server accepted it, or a connect the host is not waiting on (a
-    /// passthrough reconnect) completed.
+    /// passthrough reconnect) completed. It carries what the message shows, since the link
+    /// may already be gone when the message is printed (a peer that connects and closes at
+    /// once still gets `CONNECT` before `CLOSED`).
     Connected {
         /// The link id.
         id: u8,
+        /// Transport.
+        proto: Proto,
+        /// Accepted by the server.
+        server: bool,
+        /// The peer.
+        remote: SocketAddr,
+        /// The local port.
+        local_port: u16,
     },
     /// A link is gone (peer close after all its data was delivered, reset, idle timeout); its
     /// slot is free.
@@ -354,7 +364,7 @@ impl Links {
         if proto == Proto::Udp {
             return Err(LinkError::WrongKind);
         }
-        let listener = net.tcp_listen(port, self.max_conn)?;
+        let listener = net.tcp_listen(port, LISTEN_BACKLOG)?;
         self.server = Some(Server { listener, port, proto, acceptable: false });
         Ok(())
     }
@@ -647,7 +657,7 @@ impl Links {
     fn opened(&mut self, id: u8) {
         let Some(l) = self.slots[usize::from(id)].as_mut() else { return };
         if !core::mem::take(&mut l.awaited) {
-            self.events.push_back(LinkEvent::Connected { id });
+            self.events.push_back(connected(id, l));
         }
     }
 
@@ -723,8 +733,8 @@ impl Links {
             };
             self.allocate(&mut link);
             apply_tcp_options(net, s, &self.configs[usize::from(id)], link.keepalive_s);
+            self.events.push_back(connected(id, &link));
             self.slots[usize::from(id)] = Some(link);
-            self.events.push_back(LinkEvent::Connected { id });
         }
     }
 
@@ -856,6 +866,10 @@ impl Links {
         }
         next
     }
+}
+
+fn connected(id: u8, l: &Link) -> LinkEvent {
+    LinkEvent::Connected { id, proto: l.proto, server: l.server, remote: l.remote, local_port: l.local_port }
 }
 
 fn find_mut(slots: &mut [Option<Link>; MAX_LINKS], s: SocketHandle) -> Option<&mut Link> {

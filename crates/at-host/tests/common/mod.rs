@@ -81,6 +81,22 @@ impl Client {
         }
     }
 
+    /// Exactly `n` raw bytes (whatever they are), within `timeout`.
+    pub fn read_n(&mut self, n: usize, timeout: Duration) -> Vec<u8> {
+        let end = Instant::now() + timeout;
+        let mut tmp = vec![0u8; 65536];
+        while self.buf.len() < n {
+            assert!(Instant::now() < end, "timed out: {} of {n} bytes", self.buf.len());
+            match self.s.read(&mut tmp) {
+                Ok(0) => panic!("connection closed after {} of {n} bytes", self.buf.len()),
+                Ok(k) => self.buf.extend_from_slice(&tmp[..k]),
+                Err(_) => {}
+            }
+        }
+        let rest = self.buf.split_off(n);
+        std::mem::replace(&mut self.buf, rest)
+    }
+
     /// A second handle on the connection, for writing from another thread.
     pub fn writer(&self) -> TcpStream {
         self.s.try_clone().expect("clone")

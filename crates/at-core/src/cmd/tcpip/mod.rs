@@ -207,13 +207,14 @@ impl<P: Platform> Core<P> {
         while urc.can_emit() {
             let Some(ev) = t.links.take_event() else { break };
             match ev {
-                LinkEvent::Connected { id } => {
-                    t.had_tcp_link |= t.links.get(id).is_some_and(|l| l.proto() != Proto::Udp);
+                LinkEvent::Connected { id, proto, server, remote, local_port } => {
+                    t.had_tcp_link |= proto != Proto::Udp;
                     if t.awaiting == Some(id) || t.boot_connect == Some(id) {
                         continue;
                     }
-                    if let Some(m) = t.connect_message(id) {
-                        urc.emit(&m);
+                    let m = Message::Connect { link: t.shown(id), kind: proto, server, remote, local_port };
+                    if urc.emit(&m) == Emitted::Later {
+                        log::warn!("CONNECT of link {id} not printed: no room");
                     }
                 }
                 LinkEvent::Closed { id } => {
