@@ -74,6 +74,11 @@ impl Tx {
     pub fn consume(&mut self, n: usize) {
         let n = n.min(self.q.len());
         self.q.drain(..n);
+        // A response over the capacity (written whole, never dropped) grew the queue: give the
+        // memory back once it has left.
+        if self.q.is_empty() && self.q.capacity() > 2 * self.capacity {
+            self.q.shrink_to(self.capacity);
+        }
     }
 
     /// Move up to `buf.len()` bytes out.
@@ -121,6 +126,18 @@ impl Output for Tx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_returns_to_capacity_after_an_oversized_response_leaves() {
+        let mut t = Tx::with_capacity(1024);
+        t.write(&[7u8; 64 * 1024]);
+        assert_eq!(t.len(), 64 * 1024, "nothing dropped");
+        assert!(t.q.capacity() >= 64 * 1024);
+        let mut buf = [0u8; 4096];
+        while t.take(&mut buf) > 0 {}
+        assert!(t.q.capacity() <= 2 * 1024, "capacity {} kept after draining", t.q.capacity());
+        assert_eq!(t.peak(), 64 * 1024);
+    }
 
     #[test]
     fn take_spans_wraparound_and_nothing_is_dropped() {

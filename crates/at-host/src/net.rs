@@ -69,8 +69,11 @@ struct Sock {
     kind: Kind,
     /// A sticky error (reset, refused, timed out).
     failed: Option<NetError>,
-    /// `SO_LINGER` to apply at close.
+    /// `SO_LINGER` as set by the firmware; only 0 (abort) is applied at close.
     linger: Option<u16>,
+    /// For an accepted connection: the local port the firmware's server asked for (the
+    /// socket's real port is shifted by `port_offset`).
+    local_port: Option<u16>,
 }
 
 /// An ICMP echo in flight: an unprivileged ICMP datagram socket (Linux `ping_group_range`, or
@@ -223,6 +226,11 @@ impl StdNet {
                         Ok(_) => {
                             *connected = true;
                             self.queue.push_back(NetEvent::Connected(handle));
+                            // The same edge may carry data (or the peer's FIN) that arrived
+                            // with the handshake: no further edge will announce it.
+                            if readable {
+                                self.queue.push_back(NetEvent::Readable(handle));
+                            }
                         }
                         Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
                         Err(e) => {
@@ -274,7 +282,7 @@ impl StdNet {
             Kind::Udp(u) => self.poll.registry().register(u, token, interest),
         };
         r.map_err(|e| map_err(&e))?;
-        self.socks.insert(h, Sock { kind, failed: None, linger: None });
+        self.socks.insert(h, Sock { kind, failed: None, linger: None, local_port: None });
         Ok(SocketHandle(h))
     }
 
@@ -306,12 +314,16 @@ impl StdNet {
 
     fn release(&mut self, s: SocketHandle, reset: bool) {
         let Some(sock) = self.socks.remove(&s.0) else { return };
-        let linger = if reset { Some(0) } else { sock.linger };
+        // Only a zero linger (abort with RST) is applied: on Linux a positive SO_LINGER makes
+        // close() block until the data is out or the time passes — even on a non-blocking
+        // socket — which would stall the firmware loop. Without it the kernel still delivers
+        // the queued data in the background and closes gracefully.
+        let abort = reset || sock.linger == Some(0);
         let registry = self.poll.registry();
         match sock.kind {
             Kind::Tcp(mut t, _) => {
-                if let Some(secs) = linger {
-                    let _ = SockRef::from(&t).set_linger(Some(Duration::from_secs(u64::from(secs))));
+                if abort {
+                    let _ = SockRef::from(&t).set_linger(Some(Duration::ZERO));
                 }
                 let _ = registry.deregister(&mut t);
             }
@@ -568,7 +580,15 @@ impl Network for StdNet {
             return Err(NetError::InvalidHandle);
         };
         let (stream, from) = l.accept().map_err(|e| map_err(&e))?;
+        let virtual_port = match self.socks.get(&listener.0) {
+            Some(Sock { kind: Kind::Listener(_, port), .. }) => *port,
+            _ => 0,
+        };
         let h = self.insert(Kind::Tcp(stream, true))?;
+        // The firmware sees the port it asked for, not the one shifted by `port_offset`.
+        if let Some(s) = self.socks.get_mut(&h.0) {
+            s.local_port = Some(virtual_port);
+        }
         // Data may already be waiting: report it, since its edge came before registration.
         self.queue.push_back(NetEvent::Readable(h));
         Ok((h, from))
@@ -578,6 +598,8 @@ impl Network for StdNet {
         self.need_address()?;
         let addr = SocketAddr::new(self.config.bind, local_port);
         let u = UdpSocket::bind(addr).map_err(|e| map_err(&e))?;
+        // lwIP sends to 255.255.255.255 without asking; a PC socket needs SO_BROADCAST.
+        let _ = u.set_broadcast(true);
         self.insert(Kind::Udp(u))
     }
 
@@ -647,7 +669,9 @@ impl Network for StdNet {
     fn local_addr(&self, socket: SocketHandle) -> Result<SocketAddr, NetError> {
         let sock = self.socks.get(&socket.0).ok_or(NetError::InvalidHandle)?;
         let r = match &sock.kind {
-            Kind::Tcp(t, _) => t.local_addr(),
+            Kind::Tcp(t, _) => {
+                t.local_addr().map(|a| SocketAddr::new(a.ip(), sock.local_port.unwrap_or(a.port())))
+            }
             Kind::Listener(l, port) => l.local_addr().map(|a| SocketAddr::new(a.ip(), *port)),
             Kind::Udp(u) => u.local_addr(),
         };

@@ -101,7 +101,14 @@ pub fn run(cfg: SimConfig) -> std::io::Result<()> {
             Ok(next) => next,
             Err(never) => match never {},
         };
-        if port.is_closed() && !pending.has_input() && !fw.is_busy() && fw.tx_len() == 0 {
+        if port.quit_requested() {
+            return Ok(());
+        }
+        // The input ended and everything was taken: stop once the work it started is done
+        // and answered. A data phase (or passthrough) waiting for bytes that can no longer
+        // come does not hold the simulator open.
+        let input_over = port.is_closed() && !pending.has_input();
+        if input_over && (fw.in_data_phase() || (!fw.is_busy() && fw.tx_len() == 0)) {
             // Let the writer thread finish what it holds.
             for _ in 0..100 {
                 if !port.output_pending() {

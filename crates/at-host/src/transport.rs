@@ -57,8 +57,21 @@ struct State {
     ever_attached: bool,
     /// Incremented on every attach; a writer thread of an older client stops.
     generation: u64,
+    /// The person at the terminal pressed the quit key: stop without finishing work.
+    quit: bool,
     /// The firmware loop found the output full and wants a wake-up when room frees.
     want_room: bool,
+}
+
+/// How a host side ended (see [`Shared::detach`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The input reached EOF or failed.
+    Input,
+    /// The quit key.
+    Quit,
+    /// Writing to the host failed.
+    Output,
 }
 
 struct Shared {
@@ -101,6 +114,37 @@ impl Shared {
             st = self.lock();
         }
         true
+    }
+
+    /// The host side of `generation` ended. A TCP client's port waits for the next client.
+    /// On stdio or a PTY the input is closed for good; [`Ended::Quit`] asks the loop to stop
+    /// at once; [`Ended::Output`] also drops output from now on (nobody can read it).
+    fn detach(&self, generation: Option<u64>, why: Ended) {
+        let mut st = self.lock();
+        match generation {
+            Some(g) if st.generation == g => {
+                if st.attached {
+                    log::info!("client left");
+                }
+                st.attached = false;
+                st.tx.clear();
+            }
+            Some(_) => {}
+            None => {
+                st.closed = true;
+                match why {
+                    Ended::Input => {}
+                    Ended::Quit => st.quit = true,
+                    Ended::Output => {
+                        st.attached = false;
+                        st.tx.clear();
+                    }
+                }
+            }
+        }
+        self.changed.notify_all();
+        drop(st);
+        self.wake();
     }
 
     /// Wait for output of this client generation and move it to `buf`; `false` when the
@@ -214,6 +258,12 @@ impl HostPort {
         st.closed && st.rx.is_empty()
     }
 
+    /// Whether the quit key was pressed: the loop stops at once, even in a data phase or
+    /// with a command still running.
+    pub fn quit_requested(&self) -> bool {
+        self.shared.lock().quit
+    }
+
     /// Whether output is still waiting to be written to an attached host.
     pub fn output_pending(&self) -> bool {
         let st = self.shared.lock();
@@ -255,6 +305,7 @@ fn spawn_reader<R: Read + Send + 'static>(
     std::thread::Builder::new().name(format!("{name}-rx")).spawn(move || {
         let mut buf = [0u8; 1024];
         let mut mapped = Vec::with_capacity(2048);
+        let mut quit_requested = false;
         loop {
             let n = match r.read(&mut buf) {
                 Ok(0) => break,
@@ -280,7 +331,11 @@ fn spawn_reader<R: Read + Send + 'static>(
                         _ => mapped.push(b),
                     }
                 }
-                if !shared.push_input(&mapped, generation) || quit {
+                if !shared.push_input(&mapped, generation) {
+                    break;
+                }
+                if quit {
+                    quit_requested = true;
                     break;
                 }
                 continue;
@@ -289,20 +344,7 @@ fn spawn_reader<R: Read + Send + 'static>(
                 return;
             }
         }
-        let mut st = shared.lock();
-        match generation {
-            // A TCP client left: the port waits for the next one.
-            Some(g) if st.generation == g => {
-                st.attached = false;
-                st.tx.clear();
-                log::info!("client left");
-            }
-            Some(_) => {}
-            None => st.closed = true,
-        }
-        shared.changed.notify_all();
-        drop(st);
-        shared.wake();
+        shared.detach(generation, if quit_requested { Ended::Quit } else { Ended::Input });
     })?;
     Ok(())
 }
@@ -316,7 +358,12 @@ fn spawn_writer<W: Write + Send + 'static>(
     std::thread::Builder::new().name(format!("{name}-tx")).spawn(move || {
         let mut buf = Vec::with_capacity(4096);
         while shared.pop_output(generation, &mut buf) {
-            if w.write_all(&buf).and_then(|()| w.flush()).is_err() {
+            if let Err(e) = w.write_all(&buf).and_then(|()| w.flush()) {
+                // The host is gone (reset connection, closed stdout): detach, so output is
+                // dropped as on an unplugged serial line instead of filling up and stalling
+                // the firmware.
+                log::info!("{name}: write failed ({e}); host detached");
+                shared.detach(generation, Ended::Output);
                 break;
             }
         }

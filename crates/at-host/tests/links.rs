@@ -183,3 +183,22 @@ fn a_flood_of_connections_never_starves_the_at_port() {
     assert!(n >= 200, "only {n} connects in the flood");
     assert!(worst < Duration::from_millis(100), "an AT took {worst:?} during {n} connects");
 }
+
+#[test]
+fn a_server_behind_port_offset_reports_the_port_the_host_asked_for() {
+    // AT+CIPSERVER=1,333 without root: at-sim listens on 333 + offset, and the firmware still
+    // reports 333 as the link's local port, as the device would.
+    let real = free_port();
+    assert!(real > 333);
+    let offset = (real - 333).to_string();
+    let (_sim, mut c) = online(&["--port-offset", &offset]);
+    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
+    assert_eq!(c.cmd("AT+CIPSERVER=1,333"), "\r\nOK\r\n");
+    let peer = TcpStream::connect(("127.0.0.1", real)).unwrap();
+    assert_eq!(c.until("CONNECT\r\n", T), "0,CONNECT\r\n");
+    let from = peer.local_addr().unwrap().port();
+    assert_eq!(
+        c.cmd("AT+CIPSTATE?"),
+        format!("+CIPSTATE:0,\"TCP\",\"127.0.0.1\",{from},333,1\r\n\r\nOK\r\n")
+    );
+}

@@ -101,6 +101,10 @@ fn interactive_terminal_echoes_once_and_quits_with_ctrl_bracket() {
     master.write_all(b"\r").unwrap();
     let out = read_until(&mut master, "OK\r\n");
     assert_eq!(out, "AT\r\n\r\nOK\r\n", "one echo, Enter passed on as CR LF");
+    // Ctrl-] quits even from a data phase that is still waiting for its bytes.
+    master.write_all(b"AT+SYSFLASH=1,\"mfg_nvs\",0,64\r").unwrap();
+    read_until(&mut master, ">");
+    master.write_all(b"abc").unwrap();
     master.write_all(&[0x1d]).unwrap();
     let end = Instant::now() + Duration::from_secs(5);
     loop {
@@ -111,4 +115,32 @@ fn interactive_terminal_echoes_once_and_quits_with_ctrl_bracket() {
         assert!(Instant::now() < end, "Ctrl-] did not quit");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn piped_input_that_ends_inside_a_data_phase_ends_the_simulator() {
+    // `printf ... | at-sim`: the input stops after a command that opened a data phase. Nothing
+    // can complete it, so at-sim prints what it has and exits instead of waiting forever.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_at-sim"))
+        .args(["--log-level", "off"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn at-sim");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"AT\nAT+SYSFLASH=1,\"mfg_nvs\",0,64\nabc").unwrap();
+    drop(stdin);
+    let end = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < end, "at-sim kept waiting for the rest of the data phase");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(out.contains("\r\nOK\r\n") && out.ends_with(">"), "{out:?}");
 }

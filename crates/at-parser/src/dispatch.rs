@@ -17,7 +17,8 @@
 //! * `Err(AtError)` — `ERROR`, preceded with `AT+SYSLOG=1` by `+ERRINFO:"<reason>"` and
 //!   `ERR CODE:0x...` lines ([`write_error`]).
 //!
-//! A missing handler for the form used is `ERROR` with `ERR CODE:0x010c0000`.
+//! A missing handler for the form used is a bare `ERROR` (no `ERR CODE` line, as ESP-AT; the
+//! error value is still [`ErrorCode::OP_ERROR`]).
 
 use core::fmt;
 
@@ -269,7 +270,7 @@ impl<C> CommandDef<C> {
         CommandDef { name, test: None, query: None, set: None, exec: None }
     }
 
-    /// Run the handler for `cmd`'s form. A missing handler is `ERR CODE:0x010c0000`.
+    /// Run the handler for `cmd`'s form. A missing handler is a bare `ERROR` ([`ErrorCode::OP_ERROR`]).
     pub fn invoke(&self, ctx: &mut C, cmd: &Command<'_>, call: &mut Call<'_>) -> Outcome<C> {
         // ESP-AT answers a form a command lacks with a bare ERROR (no ERR CODE).
         let missing = AtError::quiet(ErrorCode::OP_ERROR, "command does not support this form");

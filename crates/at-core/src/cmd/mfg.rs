@@ -69,7 +69,8 @@ fn kv_error(e: KvError, what: core::fmt::Arguments<'_>) -> AtError {
         KvError::Unreadable(u) => return unreadable_error(u),
         KvError::NotFound => AtError::exec(ExecFail::MfgNotFound),
         KvError::InvalidName => AtError::invalid(1, "namespace and key must be 1..=15 ASCII bytes"),
-        KvError::ValueTooLong { .. } => AtError::new(ErrorCode::para_length(4), "value too long for NVS"),
+        // A length problem is a bare ERROR in ESP-AT (no ERR CODE line).
+        KvError::ValueTooLong { .. } => AtError::quiet(ErrorCode::para_length(4), "value too long for NVS"),
         KvError::InvalidString => AtError::invalid(4, "a string value must not contain NUL"),
         KvError::BufferTooSmall { .. } => AtError::exec(ExecFail::MfgChanged),
         KvError::NoSpace => AtError::exec(ExecFail::MfgFull),
@@ -469,7 +470,7 @@ pub(crate) fn sysflash_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a:
                 return Err(AtError::count(4, a.len(), "read needs offset and length"));
             };
             if len as usize > c.options.capacities.flash_read {
-                return Err(AtError::new(
+                return Err(AtError::quiet(
                     ErrorCode::para_length(3),
                     "read length over the per-command limit",
                 ));

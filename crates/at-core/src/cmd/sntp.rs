@@ -132,9 +132,22 @@ pub(crate) fn intv_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> O
     ok()
 }
 
-pub(crate) fn intv_set<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
+/// `AT+CIPSNTPINTV=<s>`: the new interval reaches the SNTP client at once (ESP-AT calls
+/// `sntp_set_sync_interval`, firmware notes in docs/compat.md).
+pub(crate) fn intv_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     a.expect_count(1, 1)?;
-    c.st.sntp.interval_s = a.int_in(0, 15..=4_294_967)? as u32;
+    let interval_s = a.int_in(0, 15..=4_294_967)? as u32;
+    let s = &c.st.sntp;
+    let cfg = SntpConfig {
+        enabled: s.enabled,
+        servers: [s.servers[0].as_str(), s.servers[1].as_str(), s.servers[2].as_str()],
+        interval_s,
+    };
+    c.platform.net().configure_sntp(&cfg, call.now()).map_err(|e| {
+        log::warn!("SNTP: {e}");
+        AtError::exec(ExecFail::Network).with_detail(format_args!("SNTP: {e}"))
+    })?;
+    c.st.sntp.interval_s = interval_s;
     ok()
 }
 
