@@ -329,6 +329,8 @@ impl Links {
                     _ => now + Duration::from_millis(u64::from(DEFAULT_CONNECT_TIMEOUT_MS)),
                 };
                 let s = net.tcp_connect(link.remote, 0, now)?;
+                // The ephemeral port is chosen by connect(): AT+CIPSTATE shows it.
+                link.local_port = net.local_addr(s).map(|a| a.port()).unwrap_or(0);
                 apply_tcp_options(net, s, &self.configs[i], link.keepalive_s);
                 link.socket = Some(s);
                 link.state = State::Connecting { deadline };
@@ -797,7 +799,7 @@ impl Links {
                 }
                 // Read: one read per poll, into the room left.
                 let room = rx_cap.saturating_sub(l.rx.len());
-                if l.readable && room > 0 && !l.ended {
+                if l.readable && room >= read_threshold(l.proto, rx_cap) && !l.ended {
                     read_once(net, l, s, room, now);
                 }
                 // Idle timeout of server links (AT+CIPSTO).
@@ -848,7 +850,8 @@ impl Links {
                 State::Resolving { deadline, .. } | State::Connecting { deadline } => at(deadline),
                 State::Failed(_) => at(now),
                 State::Open => {
-                    let room = self.buffers.rx > l.rx.len();
+                    let room = self.buffers.rx.saturating_sub(l.rx.len())
+                        >= read_threshold(l.proto, self.buffers.rx);
                     if (l.readable && room && !l.ended) || (l.ended && l.rx.is_empty()) {
                         at(now);
                     }
@@ -866,6 +869,13 @@ impl Links {
         }
         next
     }
+}
+
+/// The least room a link needs before it reads its socket: one byte for TCP; for UDP room
+/// for the largest datagram delivered ([`MAX_IPD`], or the whole buffer if smaller), so a
+/// datagram is never cut because earlier ones still wait in the buffer.
+fn read_threshold(proto: Proto, rx_cap: usize) -> usize {
+    if proto == Proto::Udp { rx_cap.clamp(1, MAX_IPD) } else { 1 }
 }
 
 fn connected(id: u8, l: &Link) -> LinkEvent {
