@@ -202,9 +202,13 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
             let mut room = self.data_room();
             if room == 0 {
                 // No room, but `+++` must still get through (a stalled peer is left that way):
-                // let up to three pluses in; if they turn out to be data, the phase gets them.
-                if input.first() == Some(&b'+') {
-                    room = 3;
+                // let in the pluses the framer would hold as a possible escape, no more. If
+                // they turn out to be data the phase takes them in its slack
+                // (`at_parser::ESCAPE_SLACK`); a plus that would be data at once waits.
+                let pluses = input.iter().take_while(|&&b| b == b'+').count();
+                let free = 3usize.saturating_sub(self.framer.held_pluses());
+                if pluses > 0 && self.framer.may_hold_plus(now) {
+                    room = pluses.min(free).max(1);
                 } else {
                     break;
                 }

@@ -337,3 +337,51 @@ fn dns_and_ping() {
     assert_eq!(b.cmd("AT+CIPDNS?"), "+CIPDNS:1,\"1.1.1.1\",\"8.8.8.8\"\r\n\r\nOK\r\n");
     assert_eq!(b.cmd("AT+CIPDNS=1,\"1.1.1.1\",\"1.1.1.1\""), "\r\nERROR\r\n");
 }
+
+#[test]
+fn pluses_that_reach_a_full_link_after_a_pause_are_data_not_lost() {
+    // The peer stops reading; the host fills the link, pauses (a guard time), then sends
+    // bytes that start with '+'. The pluses are let in for the escape check although the link
+    // is full; when the next byte shows they are data, the link takes them — nothing is lost.
+    let mut b = online();
+    assert_eq!(b.cmd("AT+CIPSTART=\"TCP\",\"10.1.1.1\",8080"), "CONNECT\r\n\r\nOK\r\n");
+    let peer = net(&mut b).accepted(SERVER)[0];
+    assert_eq!(b.cmd("AT+CIPMODE=1"), "\r\nOK\r\n");
+    b.send(b"AT+CIPSEND\r\n");
+    assert_eq!(b.take(), "\r\nOK\r\n\r\n>");
+    let mut up: Vec<u8> = Vec::new();
+    let mut got = Vec::new();
+    // Fill the peer's window and the link's buffer.
+    let fill: Vec<u8> = (0..64 * 1024u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut i = 0;
+    for _ in 0..200 {
+        i += b.fw.receive(&fill[i..], b.now);
+        b.advance(Duration::from_millis(1));
+    }
+    assert!(i < fill.len(), "the link never filled");
+    up.extend_from_slice(&fill[..i]);
+    // A pause longer than the guard time, then "+Gc..." and "++x" with the link still full.
+    for tail in [&b"+Gc-1"[..], b"++x-2", b"+++y"] {
+        b.advance(Duration::from_millis(30));
+        let mut k = 0;
+        for _ in 0..20 {
+            k += b.fw.receive(&tail[k..], b.now);
+            b.advance(Duration::from_millis(1));
+        }
+        // Let the peer read so the rest of the tail gets in.
+        for _ in 0..50 {
+            got.extend(net(&mut b).peer_take(peer));
+            b.advance(Duration::from_millis(1));
+            k += b.fw.receive(&tail[k..], b.now);
+        }
+        assert_eq!(k, tail.len(), "the tail {tail:?} was not all taken");
+        up.extend_from_slice(tail);
+    }
+    for _ in 0..100 {
+        got.extend(net(&mut b).peer_take(peer));
+        b.advance(Duration::from_millis(5));
+    }
+    assert_eq!(got.len(), up.len(), "bytes lost or added");
+    assert!(got == up, "bytes changed");
+    assert!(b.fw.in_data_phase(), "+++ followed by data is not an escape");
+}

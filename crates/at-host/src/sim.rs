@@ -94,8 +94,8 @@ pub fn run(cfg: SimConfig) -> std::io::Result<()> {
     let start = StdInstant::now();
     let now = || Instant::from_micros(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
     let mut fw = Firmware::new(platform, options(&cfg), now());
-    // Host ports deliver more than a UART FIFO: take up to 4 KiB per step.
-    let mut pending: Pending<4096> = Pending::default();
+    // Host ports deliver more than a UART FIFO: take up to 16 KiB per step.
+    let mut pending: Pending<16384> = Pending::default();
     loop {
         let next = match pump(&mut fw, &mut port, &mut pending, now()) {
             Ok(next) => next,

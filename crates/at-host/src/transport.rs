@@ -59,6 +59,10 @@ struct State {
     generation: u64,
     /// The person at the terminal pressed the quit key: stop without finishing work.
     quit: bool,
+    /// The reader thread waits for input room (signal `room`).
+    reader_waiting: bool,
+    /// The writer thread waits for output (signal `output`).
+    writer_waiting: bool,
     /// The firmware loop found the output full and wants a wake-up when room frees.
     want_room: bool,
 }
@@ -76,8 +80,10 @@ enum Ended {
 
 struct Shared {
     state: Mutex<State>,
-    /// Signalled when input room frees up (readers wait on it) or output arrives (writers).
-    changed: Condvar,
+    /// Signalled when input room frees up (the reader waits on it) or the port ends.
+    room: Condvar,
+    /// Signalled when output arrives (the writer waits on it) or the client changes.
+    output: Condvar,
     waker: Arc<Waker>,
 }
 
@@ -103,15 +109,21 @@ impl Shared {
             }
             let room = RX_CAPACITY.saturating_sub(st.rx.len());
             if room == 0 {
-                st = self.changed.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
+                st.reader_waiting = true;
+                st = self.room.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
                 continue;
             }
             let n = room.min(rest.len());
+            // Wake the firmware loop only on the empty → non-empty edge: input already
+            // waiting means the loop knows (it reads until empty, or waits for room).
+            let was_empty = st.rx.is_empty();
             st.rx.extend(&rest[..n]);
             rest = &rest[n..];
-            drop(st);
-            self.wake();
-            st = self.lock();
+            if was_empty {
+                drop(st);
+                self.wake();
+                st = self.lock();
+            }
         }
         true
     }
@@ -142,7 +154,8 @@ impl Shared {
                 }
             }
         }
-        self.changed.notify_all();
+        self.room.notify_all();
+        self.output.notify_all();
         drop(st);
         self.wake();
     }
@@ -157,17 +170,19 @@ impl Shared {
             }
             if !st.tx.is_empty() {
                 buf.clear();
-                let n = st.tx.len().min(4096);
-                buf.extend(st.tx.drain(..n));
+                let (a, b) = st.tx.as_slices();
+                buf.extend_from_slice(a);
+                buf.extend_from_slice(b);
+                st.tx.clear();
                 let wake = std::mem::take(&mut st.want_room);
-                self.changed.notify_all();
                 drop(st);
                 if wake {
                     self.wake();
                 }
                 return true;
             }
-            st = self.changed.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
+            st.writer_waiting = true;
+            st = self.output.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
 }
@@ -193,7 +208,12 @@ impl std::fmt::Debug for HostPort {
 impl HostPort {
     /// Open the port; its threads wake the firmware loop through `waker`.
     pub fn open(mode: &UartMode, waker: Arc<Waker>) -> io::Result<HostPort> {
-        let shared = Arc::new(Shared { state: Mutex::new(State::default()), changed: Condvar::new(), waker });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            room: Condvar::new(),
+            output: Condvar::new(),
+            waker,
+        });
         match mode {
             UartMode::Stdio => {
                 let raw = RawMode::enable_if_tty();
@@ -303,8 +323,8 @@ fn spawn_reader<R: Read + Send + 'static>(
     interactive: bool,
 ) -> io::Result<()> {
     std::thread::Builder::new().name(format!("{name}-rx")).spawn(move || {
-        let mut buf = [0u8; 1024];
-        let mut mapped = Vec::with_capacity(2048);
+        let mut buf = vec![0u8; RX_CAPACITY];
+        let mut mapped = Vec::with_capacity(2 * RX_CAPACITY);
         let mut quit_requested = false;
         loop {
             let n = match r.read(&mut buf) {
@@ -356,7 +376,7 @@ fn spawn_writer<W: Write + Send + 'static>(
     generation: Option<u64>,
 ) -> io::Result<()> {
     std::thread::Builder::new().name(format!("{name}-tx")).spawn(move || {
-        let mut buf = Vec::with_capacity(4096);
+        let mut buf = Vec::with_capacity(TX_CAPACITY);
         while shared.pop_output(generation, &mut buf) {
             if let Err(e) = w.write_all(&buf).and_then(|()| w.flush()) {
                 // The host is gone (reset connection, closed stdout): detach, so output is
@@ -379,11 +399,13 @@ impl embedded_io::Read for HostPort {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
         let mut st = self.shared.lock();
         let n = st.rx.len().min(buf.len());
-        for (d, s) in buf.iter_mut().zip(st.rx.drain(..n)) {
-            *d = s;
-        }
-        if n > 0 {
-            self.shared.changed.notify_all();
+        let (a, b) = st.rx.as_slices();
+        let k = a.len().min(n);
+        buf[..k].copy_from_slice(&a[..k]);
+        buf[k..n].copy_from_slice(&b[..n - k]);
+        st.rx.drain(..n);
+        if n > 0 && std::mem::take(&mut st.reader_waiting) {
+            self.shared.room.notify_one();
         }
         Ok(n)
     }
@@ -404,8 +426,8 @@ impl embedded_io::Write for HostPort {
         }
         let n = TX_CAPACITY.saturating_sub(st.tx.len()).min(buf.len());
         st.tx.extend(&buf[..n]);
-        if n > 0 {
-            self.shared.changed.notify_all();
+        if n > 0 && std::mem::take(&mut st.writer_waiting) {
+            self.shared.output.notify_one();
         }
         Ok(n)
     }

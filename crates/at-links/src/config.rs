@@ -13,6 +13,10 @@ pub const MAX_SEND: usize = 8192;
 
 /// Passthrough sends a full chunk at once, and a partial one after `AT+TRANSINTVL`.
 pub const PASSTHROUGH_CHUNK: usize = 2920;
+/// Bytes a link's send buffer takes beyond its capacity: the AT port lets the pluses of a
+/// possible `+++` through even when the buffer is full (so the escape always works), and if
+/// they turn out to be data they must not be lost (`at_parser::ESCAPE_SLACK`).
+pub const SEND_SLACK: usize = 3;
 
 /// Connect timeout when `AT+CIPSTART` gives none (`<timeout>` 0), as lwIP's SYN retries give up.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 20_000;

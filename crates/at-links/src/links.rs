@@ -10,7 +10,7 @@ use bytes::{Buf, BytesMut};
 
 use crate::config::{
     ACCEPTS_PER_POLL, Buffers, DEFAULT_CONNECT_TIMEOUT_MS, LISTEN_BACKLOG, LinkError, MAX_IPD, MAX_LINKS,
-    PASSTHROUGH_CHUNK, Proto, RecvMode, SlotConfig, UdpMode,
+    PASSTHROUGH_CHUNK, Proto, RecvMode, SEND_SLACK, SlotConfig, UdpMode,
 };
 
 /// Where a remote host is.
@@ -341,7 +341,7 @@ impl Links {
 
     fn allocate(&self, link: &mut Link) {
         link.rx = BytesMut::with_capacity(self.buffers.rx);
-        link.tx = BytesMut::with_capacity(self.buffers.tx);
+        link.tx = BytesMut::with_capacity(self.buffers.tx + SEND_SLACK);
     }
 
     /// How the connect in slot `id` stands. A failed link keeps its slot until
@@ -461,15 +461,17 @@ impl Links {
         }
     }
 
-    /// Queue bytes for TCP link `id`: how many were taken (at most [`Links::send_room`]).
-    /// UDP sends whole datagrams with [`Links::send_datagram`] instead.
+    /// Queue bytes for TCP link `id`: how many were taken — at most [`Links::send_room`] plus
+    /// [`SEND_SLACK`] (the pluses of a `+++` that turned out to be data may arrive after the
+    /// buffer filled; they are taken, not lost). UDP sends whole datagrams with
+    /// [`Links::send_datagram`] instead.
     pub fn queue(&mut self, id: u8, data: &[u8], now: Instant) -> usize {
-        let room = self.send_room(id);
+        let tx_cap = self.buffers.tx + SEND_SLACK;
         let Some(l) = self.slots.get_mut(usize::from(id)).and_then(Option::as_mut) else { return 0 };
-        if l.proto == Proto::Udp {
+        if l.proto == Proto::Udp || !l.is_open() || l.error.is_some() {
             return 0;
         }
-        let n = room.min(data.len());
+        let n = tx_cap.saturating_sub(l.tx.len()).min(data.len());
         l.tx.extend_from_slice(&data[..n]);
         if n > 0 && l.tx_since.is_none() {
             l.tx_since = Some(now);
@@ -617,7 +619,7 @@ impl Links {
                     l.state = State::Open;
                     l.last_activity = now;
                     l.rx = BytesMut::with_capacity(self.buffers.rx);
-                    l.tx = BytesMut::with_capacity(self.buffers.tx);
+                    l.tx = BytesMut::with_capacity(self.buffers.tx + SEND_SLACK);
                 }
                 if let Some(id) = self.id_of(s) {
                     self.opened(id);

@@ -116,10 +116,15 @@ impl fmt::Write for Call<'_> {
     }
 }
 
+/// Bytes a data phase may receive beyond its [`DataPhase::room`]: the pluses of a possible
+/// `+++` that turned out to be data.
+pub const ESCAPE_SLACK: usize = 3;
+
 /// Data delivered to a data phase's handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataEvent<'a> {
-    /// The next chunk of raw bytes (never more than the phase's [`DataPhase::room`] said).
+    /// The next chunk of raw bytes (never more than the phase's [`DataPhase::room`] said,
+    /// plus at most [`ESCAPE_SLACK`] pluses; see [`DataPhase`]).
     Bytes(&'a [u8]),
     /// All `len` bytes have arrived (exact phases only).
     Complete,
@@ -170,7 +175,11 @@ pub type RoomFn<C> = fn(&mut C) -> usize;
 /// 1. The firmware prints `prompt` and switches the UART to data mode.
 /// 2. Before feeding bytes it asks [`room`](DataPhase::room): the handler never gets more
 ///    than that, and at 0 the firmware stops reading the UART (the host's flow control or
-///    the UART FIFO holds the rest) until room frees up.
+///    the UART FIFO holds the rest) until room frees up. One exception, so that `+++` always
+///    ends a phase: pluses after a guard time are let in with no room, and if they turn out
+///    to be data the handler gets them anyway — at most [`ESCAPE_SLACK`] bytes beyond its
+///    room. A handler must take them (keep that much slack in its buffer); a
+///    [`DataFlow::Continue`] answer means every byte given was taken.
 /// 3. The handler gets [`DataEvent::Bytes`] chunks, then `Complete` (exact length reached)
 ///    or `Escaped` (`+++` with guard times); it may end early with [`DataFlow::Finish`].
 /// 4. If it answers [`DataFlow::Fail`], the rest of the declared bytes are read and

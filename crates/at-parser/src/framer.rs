@@ -225,6 +225,25 @@ impl<const N: usize> Framer<N> {
         }
     }
 
+    /// In a data phase: whether a `+` arriving at `now` would be held back as the start (or
+    /// continuation) of a possible `+++` escape rather than delivered at once. The firmware
+    /// lets such pluses in even when the phase has no room, so `+++` always gets through.
+    pub fn may_hold_plus(&self, now: Instant) -> bool {
+        if !matches!(self.mode, Mode::Data { .. }) || self.complete_pending {
+            return false;
+        }
+        if self.held == 0 {
+            now.saturating_since(self.last_rx) >= GUARD
+        } else {
+            self.held < 3 && now.saturating_since(self.held_at) < GUARD
+        }
+    }
+
+    /// Pluses held back now as a possible escape (0..=3).
+    pub fn held_pluses(&self) -> usize {
+        usize::from(self.held)
+    }
+
     /// Bytes still expected in an exact data phase.
     pub fn data_remaining(&self) -> Option<usize> {
         match self.mode {

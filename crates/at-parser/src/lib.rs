@@ -37,7 +37,9 @@ pub mod params;
 pub mod result;
 
 pub use command::{Args, Command, Form, Param, parse};
-pub use dispatch::{Call, CommandDef, DataEvent, DataFlow, DataPhase, Outcome, Output, Reply, ok};
+pub use dispatch::{
+    Call, CommandDef, DataEvent, DataFlow, DataPhase, ESCAPE_SLACK, Outcome, Output, Reply, ok,
+};
 pub use error::{AtError, ErrorCode, ErrorDetail, ExecFail, SubCode};
 pub use framer::{DataLen, Event, Framer, Terminator};
 pub use result::ResultCode;

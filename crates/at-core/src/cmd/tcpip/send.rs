@@ -59,6 +59,10 @@ fn sending<P: Platform>(c: &Core<P>) -> Option<&SendJob> {
     c.st.tcpip.send.as_ref()
 }
 
+// Every byte a data phase is given must be taken: the link keeps room for the pluses the AT
+// port lets through a full buffer.
+const _: () = assert!(at_links::SEND_SLACK >= at_parser::ESCAPE_SLACK);
+
 /// Room of the running send: the link's send buffer, or everything for a link that is gone
 /// (its bytes are counted as lost, and the send fails).
 fn room<P: Platform>(c: &mut Core<P>) -> usize {
