@@ -22,11 +22,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const CHILD_FLAG: &str = "--at-sim-child";
+/// Link buffers of the PC run (`at-sim --link-buffer`).
+const PC_BUFFER: usize = 64 * 1024;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some(CHILD_FLAG) {
-        run_simulator();
+        run_simulator(args.get(2).and_then(|v| v.parse().ok()).unwrap_or(2920));
         return;
     }
     if args.iter().any(|a| a == "--list") {
@@ -37,9 +39,11 @@ fn main() {
     let runs: usize = env_or("RELAY_RUNS", 3);
     let bytes = mb * 1024 * 1024;
     println!("passthrough relay: {mb} MiB each way at once, {runs} runs, best run shown");
-    println!("{:<8} {:>10} {:>10} {:>14}", "relay", "time (s)", "MB/s", "CPU s per MB");
-    let sim = best(runs, || relay_at_sim(bytes));
-    report("at-sim", bytes, sim);
+    println!("{:<34} {:>10} {:>10} {:>14}", "relay", "time (s)", "MB/s", "CPU s per MB");
+    let device = best(runs, || relay_at_sim(bytes, 2920));
+    report("at-sim (device buffers, 2920 B)", bytes, device);
+    let sim = best(runs, || relay_at_sim(bytes, PC_BUFFER));
+    report("at-sim (--link-buffer 65536)", bytes, sim);
     let have_socat =
         Command::new("socat").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
     if !have_socat {
@@ -47,7 +51,7 @@ fn main() {
         return;
     }
     let socat = best(runs, || relay_socat(bytes));
-    report("socat", bytes, socat);
+    report("socat (reference)", bytes, socat);
     println!(
         "at-sim / socat: throughput {:.2}×, CPU per MB {:.2}×",
         socat.wall.as_secs_f64() / sim.wall.as_secs_f64(),
@@ -73,7 +77,7 @@ fn best(runs: usize, mut f: impl FnMut() -> Run) -> Run {
 fn report(name: &str, bytes: usize, r: Run) {
     let mb = 2.0 * bytes as f64 / 1e6;
     println!(
-        "{name:<8} {:>10.3} {:>10.1} {:>14.5}",
+        "{name:<34} {:>10.3} {:>10.1} {:>14.5}",
         r.wall.as_secs_f64(),
         mb / r.wall.as_secs_f64(),
         r.cpu_s / mb
@@ -158,10 +162,11 @@ impl Drop for Reaped {
     }
 }
 
-fn relay_at_sim(bytes: usize) -> Run {
+fn relay_at_sim(bytes: usize, link_buffer: usize) -> Run {
     let exe = std::env::current_exe().expect("own path");
     let mut child = Command::new(exe)
         .arg(CHILD_FLAG)
+        .arg(link_buffer.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -230,7 +235,7 @@ fn relay_socat(bytes: usize) -> Run {
 }
 
 /// The child: at-sim with its AT port on an ephemeral TCP port (printed first on stderr).
-fn run_simulator() {
+fn run_simulator(link_buffer: usize) {
     use at_host::sim::{SimConfig, run};
     let cfg = SimConfig {
         uart: at_host::transport::UartMode::Tcp("127.0.0.1:0".parse().unwrap()),
@@ -240,6 +245,7 @@ fn run_simulator() {
         state: None,
         mfg: at_host::mfg::MfgSource::default(),
         net: at_host::StdNetConfig::default(),
+        link_buffer,
     };
     if let Err(e) = run(cfg) {
         eprintln!("simulator: {e}");

@@ -81,11 +81,19 @@ pub struct Capacities {
     /// Largest AT+SYSFLASH read in one command (streamed out through a 256-byte buffer, so
     /// this only bounds the command, not RAM). Default 16 KiB.
     pub flash_read: usize,
+    /// Each open link's receive and send buffers (allocated when it opens). Default 2920
+    /// bytes each ([`at_links::Buffers`]); a PC can afford more for passthrough throughput.
+    pub links: at_links::Buffers,
 }
 
 impl Default for Capacities {
     fn default() -> Self {
-        Capacities { tx: crate::tx::TX_CAPACITY, mfg_write: 8 * 1024, flash_read: 16 * 1024 }
+        Capacities {
+            tx: crate::tx::TX_CAPACITY,
+            mfg_write: 8 * 1024,
+            flash_read: 16 * 1024,
+            links: at_links::Buffers::default(),
+        }
     }
 }
 
@@ -325,7 +333,7 @@ impl State {
             wifi: Wifi::default(),
             sntp: Sntp::default(),
             mfg,
-            tcpip: crate::cmd::tcpip::Tcpip::default(),
+            tcpip: crate::cmd::tcpip::Tcpip::new(options.capacities.links),
             last_error: None,
         }
     }

@@ -36,6 +36,8 @@ pub struct SimConfig {
     pub mfg: MfgSource,
     /// Sockets: bind address and listening port offset.
     pub net: StdNetConfig,
+    /// Each link's receive and send buffer, in bytes (the device's default: 2920).
+    pub link_buffer: usize,
 }
 
 fn options(cfg: &SimConfig) -> Options {
@@ -51,6 +53,10 @@ fn options(cfg: &SimConfig) -> Options {
             ..FirmwareInfo::default()
         },
         terminator,
+        capacities: at_core::Capacities {
+            links: at_links::Buffers { rx: cfg.link_buffer, tx: cfg.link_buffer },
+            ..at_core::Capacities::default()
+        },
         ..Options::default()
     }
 }

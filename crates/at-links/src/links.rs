@@ -542,6 +542,12 @@ impl Links {
         Some((&l.rx[..n], l.remote))
     }
 
+    /// Everything link `id` has received and not yet delivered (passthrough relays it as
+    /// raw bytes, without `+IPD` framing).
+    pub fn received(&self, id: u8) -> &[u8] {
+        self.get(id).map_or(&[], |l| &l.rx[..])
+    }
+
     /// Drop the first `n` delivered bytes of link `id`.
     pub fn consume(&mut self, id: u8, n: usize) {
         let Some(l) = self.slots.get_mut(usize::from(id)).and_then(Option::as_mut) else { return };
@@ -888,13 +894,16 @@ fn find_mut(slots: &mut [Option<Link>; MAX_LINKS], s: SocketHandle) -> Option<&m
     slots.iter_mut().flatten().find(|l| l.socket == Some(s))
 }
 
-/// Read once from `s` into `l` (at most `room` bytes; UDP: one datagram).
+/// Read once from `s` into `l`, straight into its buffer (at most `room` bytes; UDP: one
+/// datagram of at most [`MAX_IPD`]).
 fn read_once<N: Network>(net: &mut N, l: &mut Link, s: SocketHandle, room: usize, now: Instant) {
-    let mut buf = [0u8; MAX_IPD];
-    let want = room.min(MAX_IPD);
+    let start = l.rx.len();
     if l.proto == Proto::Udp {
-        match net.recv_from(s, &mut buf[..want]) {
+        l.rx.resize(start + room.min(MAX_IPD), 0);
+        let r = net.recv_from(s, &mut l.rx[start..]);
+        match r {
             Ok(d) => {
+                l.rx.truncate(start + d.len);
                 match l.udp_mode {
                     UdpMode::Fixed => {}
                     UdpMode::ChangeOnce => {
@@ -906,28 +915,40 @@ fn read_once<N: Network>(net: &mut N, l: &mut Link, s: SocketHandle, room: usize
                 if d.full_len > d.len {
                     log::warn!("UDP datagram of {} bytes truncated to {}", d.full_len, d.len);
                 }
-                l.rx.extend_from_slice(&buf[..d.len]);
                 l.datagrams.push_back((d.from, d.len));
                 l.last_activity = now;
             }
-            Err(NetError::WouldBlock) => l.readable = false,
-            Err(e) => log::warn!("UDP receive: {e}"),
+            Err(e) => {
+                l.rx.truncate(start);
+                if e == NetError::WouldBlock {
+                    l.readable = false;
+                } else {
+                    log::warn!("UDP receive: {e}");
+                }
+            }
         }
         return;
     }
-    match net.recv(s, &mut buf[..want]) {
+    l.rx.resize(start + room, 0);
+    let r = net.recv(s, &mut l.rx[start..]);
+    match r {
         Ok(0) => {
+            l.rx.truncate(start);
             l.ended = true;
             l.readable = false;
         }
         Ok(n) => {
-            l.rx.extend_from_slice(&buf[..n]);
+            l.rx.truncate(start + n);
             l.last_activity = now;
         }
-        Err(NetError::WouldBlock) => l.readable = false,
         Err(e) => {
-            l.error = Some(e);
-            l.ended = true;
+            l.rx.truncate(start);
+            if e == NetError::WouldBlock {
+                l.readable = false;
+            } else {
+                l.error = Some(e);
+                l.ended = true;
+            }
         }
     }
 }

@@ -109,10 +109,11 @@ pub(crate) struct Tcpip {
     pub had_tcp_link: bool,
 }
 
-impl Default for Tcpip {
-    fn default() -> Self {
+impl Tcpip {
+    /// Power-on state, with links of these buffer sizes.
+    pub(crate) fn new(buffers: at_links::Buffers) -> Self {
         Tcpip {
-            links: Links::default(),
+            links: Links::new(buffers),
             mux: false,
             mode: 0,
             dinfo: false,
@@ -244,10 +245,8 @@ impl<P: Platform> Core<P> {
                 continue;
             }
             if t.passthrough.as_ref().is_some_and(|p| p.link == id) {
-                if let Some((chunk, _)) = t.links.next_chunk(id) {
-                    let n = urc.passthrough_data(chunk);
-                    t.links.consume(id, n);
-                }
+                let n = urc.passthrough_data(t.links.received(id));
+                t.links.consume(id, n);
                 continue;
             }
             match t.links.config(id).map(|c| c.recv) {
