@@ -585,13 +585,15 @@ impl<P: Platform> Core<P> {
         sta.reconnect_at = Some(now + Duration::from_secs(u64::from(s.reconn_interval_s)));
     }
 
-    /// The earliest timer of the core.
-    pub(crate) fn next_deadline(&mut self, now: Instant) -> Option<Instant> {
+    /// The earliest timer of the core. `tx_room` is the AT port's free transmit space: work
+    /// that only prints (delivering `+IPD`, link messages) is due only when it fits, so a
+    /// host that stops reading never makes the loop spin.
+    pub(crate) fn next_deadline(&mut self, now: Instant, tx_room: usize) -> Option<Instant> {
         let parts = self.platform.parts();
         let wifi = parts.wifi.next_deadline();
         let net = parts.net.next_deadline();
         let sta = &self.st.wifi.sta;
-        let tcpip = self.tcpip_deadline(now);
+        let tcpip = self.tcpip_deadline(now, tx_room);
         [wifi, net, sta.join_deadline, sta.reconnect_at, tcpip].into_iter().flatten().min()
     }
 

@@ -342,8 +342,10 @@ impl<P: Platform, X: 'static> Firmware<P, X> {
         if self.tx.is_empty() && !self.core.deferred.is_empty() {
             self.run_deferred(now);
         }
-        let mut next =
-            [self.framer.next_deadline(), self.core.next_deadline(now)].into_iter().flatten().min();
+        let mut next = [self.framer.next_deadline(), self.core.next_deadline(now, self.tx.room())]
+            .into_iter()
+            .flatten()
+            .min();
         if matches!(self.run, Run::Pending { .. }) {
             next = Some(next.map_or(now + PENDING_POLL, |n| n.min(now + PENDING_POLL)));
         }

@@ -19,6 +19,10 @@ use at_parser::Output;
 /// Default capacity: 8 KiB (ESP-AT's UART driver buffers are 8 KiB on the C3 as well).
 pub const TX_CAPACITY: usize = 8 * 1024;
 
+/// The smallest transmit queue: a 2920-byte `+IPD` with its header and trailer, plus room for
+/// a message, plus margin.
+pub const TX_MIN: usize = 4 * 1024;
+
 /// Bytes waiting for the AT port.
 #[derive(Debug)]
 pub struct Tx {
@@ -34,9 +38,10 @@ impl Default for Tx {
 }
 
 impl Tx {
-    /// A queue of nominal capacity `capacity` (at least 1 KiB).
+    /// A queue of nominal capacity `capacity` (at least [`TX_MIN`], so a whole `+IPD` frame
+    /// and a message always fit).
     pub fn with_capacity(capacity: usize) -> Self {
-        let capacity = capacity.max(1024);
+        let capacity = capacity.max(TX_MIN);
         Tx { q: VecDeque::with_capacity(capacity), capacity, peak: 0 }
     }
 
@@ -135,7 +140,7 @@ mod tests {
         assert!(t.q.capacity() >= 64 * 1024);
         let mut buf = [0u8; 4096];
         while t.take(&mut buf) > 0 {}
-        assert!(t.q.capacity() <= 2 * 1024, "capacity {} kept after draining", t.q.capacity());
+        assert!(t.q.capacity() <= 2 * TX_MIN, "capacity {} kept after draining", t.q.capacity());
         assert_eq!(t.peak(), 64 * 1024);
     }
 
@@ -151,12 +156,12 @@ mod tests {
         let mut rest = [0u8; 32];
         let n = t.take(&mut rest);
         assert_eq!(&rest[..n], b"orld");
-        assert_eq!(t.room(), 1024);
-        let big = alloc::vec![7u8; 1034];
+        assert_eq!(t.room(), TX_MIN, "the capacity is at least TX_MIN");
+        let big = alloc::vec![7u8; TX_MIN + 10];
         t.write(&big);
-        assert_eq!(t.len(), 1034);
+        assert_eq!(t.len(), TX_MIN + 10);
         assert_eq!(t.room(), 0);
-        assert_eq!(t.peak(), 1034);
+        assert_eq!(t.peak(), TX_MIN + 10);
         assert!(!t.accepting_input());
     }
 }

@@ -385,3 +385,97 @@ fn pluses_that_reach_a_full_link_after_a_pause_are_data_not_lost() {
     assert!(got == up, "bytes changed");
     assert!(b.fw.in_data_phase(), "+++ followed by data is not an escape");
 }
+
+#[test]
+fn an_empty_datagram_is_ignored_and_the_next_one_arrives() {
+    let mut b = online();
+    assert_eq!(b.cmd("AT+CIPSTART=\"UDP\",\"10.9.9.9\",5555,1005,0"), "CONNECT\r\n\r\nOK\r\n");
+    for _ in 0..50 {
+        let _ = net(&mut b).udp_send(UDP_PEER, 1005, b"");
+        b.advance(Duration::from_millis(1));
+    }
+    assert!(net(&mut b).udp_send(UDP_PEER, 1005, b"hello"));
+    b.advance(Duration::from_millis(20));
+    assert_eq!(b.take(), "\r\n+IPD,5:hello\r\n");
+}
+
+#[test]
+fn udp_passthrough_sends_datagrams_both_ways() {
+    let mut b = online();
+    assert_eq!(b.cmd("AT+CIPMODE=1"), "\r\nOK\r\n");
+    assert_eq!(b.cmd("AT+CIPSTART=\"UDP\",\"10.9.9.9\",5555,1005,0"), "CONNECT\r\n\r\nOK\r\n");
+    b.send(b"AT+CIPSEND\r\n");
+    assert_eq!(b.take(), "\r\nOK\r\n\r\n>");
+    b.send(b"hello over udp");
+    // AT+TRANSINTVL (20 ms) after the first byte, the batch leaves as one datagram.
+    b.advance(Duration::from_millis(40));
+    let got = net(&mut b).udp_take(UDP_PEER);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].1, b"hello over udp");
+    assert!(net(&mut b).udp_send(UDP_PEER, 1005, b"reply"));
+    b.advance(Duration::from_millis(20));
+    assert_eq!(b.take(), "reply", "raw bytes, no +IPD, in passthrough");
+}
+
+#[test]
+fn a_send_whose_link_was_replaced_fails_and_the_new_peer_gets_nothing() {
+    let mut b = online();
+    assert_eq!(b.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
+    assert_eq!(b.cmd("AT+CIPSERVER=1,333"), "\r\nOK\r\n");
+    let first = net(&mut b).dial(CLIENT, 333).unwrap();
+    b.advance(Duration::from_millis(10));
+    assert_eq!(b.take(), "0,CONNECT\r\n");
+    b.send(b"AT+CIPSEND=0,10\r\n");
+    assert_eq!(b.take(), "\r\nOK\r\n\r\n>");
+    b.send(b"AAAAA");
+    b.advance(Duration::from_millis(10));
+    net(&mut b).peer_close(first);
+    b.advance(Duration::from_millis(10));
+    let second_addr = SocketAddr::new(CLIENT.ip(), 40_001);
+    let second = net(&mut b).dial(second_addr, 333).unwrap();
+    b.advance(Duration::from_millis(10));
+    assert_eq!(b.take(), "0,CLOSED\r\n0,CONNECT\r\n");
+    b.send(b"BBBBB");
+    assert_eq!(b.settle(), "\r\nRecv 10 bytes\r\n\r\nSEND FAIL\r\n");
+    assert_eq!(net(&mut b).peer_take(second), b"", "the new link got the old send's bytes");
+}
+
+#[test]
+fn data_sent_just_before_a_reset_is_delivered_before_closed() {
+    let mut b = online();
+    assert_eq!(b.cmd("AT+CIPSTART=\"TCP\",\"10.1.1.1\",8080"), "CONNECT\r\n\r\nOK\r\n");
+    let peer = net(&mut b).accepted(SERVER)[0];
+    net(&mut b).peer_send(peer, b"RESPONSE");
+    net(&mut b).peer_reset(peer);
+    b.advance(Duration::from_millis(20));
+    assert_eq!(b.take(), "\r\n+IPD,8:RESPONSE\r\nCLOSED\r\n");
+}
+
+#[test]
+fn unread_passive_data_does_not_keep_the_firmware_busy() {
+    let mut b = online();
+    assert_eq!(b.cmd("AT+CIPRECVTYPE=1"), "\r\nOK\r\n");
+    assert_eq!(b.cmd("AT+CIPSTART=\"TCP\",\"10.1.1.1\",8080"), "CONNECT\r\n\r\nOK\r\n");
+    let peer = net(&mut b).accepted(SERVER)[0];
+    net(&mut b).peer_send(peer, b"12345");
+    b.advance(Duration::from_millis(20));
+    assert_eq!(b.take(), "\r\n+IPD,5\r\n");
+    // Nothing to do until the host reads: the next deadline is not "now".
+    let now = b.now;
+    let next = b.fw.poll(now);
+    assert!(next.is_none_or(|t| t > now), "poll asks to be called again at once: {next:?}");
+}
+
+#[test]
+fn bytes_past_a_cipsendl_length_get_busy_and_are_dropped() {
+    let mut b = online();
+    assert_eq!(b.cmd("AT+CIPSTART=\"TCP\",\"10.1.1.1\",8080"), "CONNECT\r\n\r\nOK\r\n");
+    let peer = net(&mut b).accepted(SERVER)[0];
+    b.send(b"AT+CIPSENDL=3\r\n");
+    assert_eq!(b.take(), "\r\nOK\r\n\r\n>");
+    b.send(b"abcXYZ");
+    let out = b.settle();
+    assert!(out.contains("busy p...") && out.ends_with("SEND OK\r\n"), "{out:?}");
+    assert_eq!(net(&mut b).peer_take(peer), b"abc");
+    assert_eq!(b.cmd("AT"), "\r\nOK\r\n", "the surplus did not prefix the next command");
+}

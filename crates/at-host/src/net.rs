@@ -245,6 +245,7 @@ impl StdNet {
                 if error && let Ok(Some(e)) = stream.take_error() {
                     let err = map_err(&e);
                     sock.failed = Some(err);
+                    // Data that came before the reset stays readable (recv returns it first).
                     self.queue.push_back(NetEvent::Failed(handle, err));
                     return;
                 }
@@ -616,10 +617,24 @@ impl Network for StdNet {
     }
 
     fn recv(&mut self, socket: SocketHandle, buf: &mut [u8]) -> Result<usize, NetError> {
-        let r = self.stream(socket)?.read(buf);
-        r.map_err(|e| {
-            if e.kind() == io::ErrorKind::Interrupted { NetError::WouldBlock } else { self.fail(socket, &e) }
-        })
+        // After a reset, what arrived before it is still read first; then the error.
+        let sock = self.socks.get_mut(&socket.0).ok_or(NetError::InvalidHandle)?;
+        let failed = sock.failed;
+        let Kind::Tcp(stream, true) = &mut sock.kind else {
+            return Err(if matches!(sock.kind, Kind::Tcp(..)) {
+                NetError::NotConnected
+            } else {
+                NetError::InvalidHandle
+            });
+        };
+        match (stream.read(buf), failed) {
+            (Ok(n), _) if n > 0 || buf.is_empty() => Ok(n),
+            (Ok(_), Some(e)) => Err(e),
+            (Ok(n), None) => Ok(n),
+            (Err(e), _) if e.kind() == io::ErrorKind::Interrupted => Err(NetError::WouldBlock),
+            (Err(_), Some(e)) => Err(e),
+            (Err(e), None) => Err(self.fail(socket, &e)),
+        }
     }
 
     fn send_to(&mut self, socket: SocketHandle, data: &[u8], to: SocketAddr) -> Result<(), NetError> {

@@ -26,6 +26,11 @@ pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 20_000;
 /// instead of timing out in the SYN queue.
 pub const LISTEN_BACKLOG: u8 = 16;
 
+/// Link events ([`crate::LinkEvent`]) held for the core at most: while the core cannot print
+/// them (the AT port is stalled), the server stops accepting and closed links wait to be
+/// reaped, so the queue never grows past this.
+pub const MAX_EVENTS: usize = 16;
+
 /// Accepted connections taken from the listener per poll (a flood of connects never starves
 /// the UART).
 pub const ACCEPTS_PER_POLL: usize = 2;

@@ -29,7 +29,7 @@ pub mod config;
 mod links;
 
 pub use config::{
-    Buffers, LinkError, MAX_IPD, MAX_LINKS, MAX_SEND, PASSTHROUGH_CHUNK, Proto, RecvMode, SEND_SLACK,
-    SlotConfig, TcpOptions, UdpMode,
+    Buffers, LinkError, MAX_EVENTS, MAX_IPD, MAX_LINKS, MAX_SEND, PASSTHROUGH_CHUNK, Proto, RecvMode,
+    SEND_SLACK, SlotConfig, TcpOptions, UdpMode,
 };
 pub use links::{Connect, ConnectState, Host, Link, LinkEvent, Links};

@@ -9,8 +9,8 @@ use at_hal::time::Instant;
 use bytes::{Buf, BytesMut};
 
 use crate::config::{
-    ACCEPTS_PER_POLL, Buffers, DEFAULT_CONNECT_TIMEOUT_MS, LISTEN_BACKLOG, LinkError, MAX_IPD, MAX_LINKS,
-    PASSTHROUGH_CHUNK, Proto, RecvMode, SEND_SLACK, SlotConfig, UdpMode,
+    ACCEPTS_PER_POLL, Buffers, DEFAULT_CONNECT_TIMEOUT_MS, LISTEN_BACKLOG, LinkError, MAX_EVENTS, MAX_IPD,
+    MAX_LINKS, PASSTHROUGH_CHUNK, Proto, RecvMode, SEND_SLACK, SlotConfig, UdpMode,
 };
 
 /// Where a remote host is.
@@ -113,10 +113,15 @@ pub struct Link {
     last_activity: Instant,
     /// When the oldest unsent passthrough byte was queued.
     tx_since: Option<Instant>,
-    /// A waiting command reports this connect; no `Connected` event.
+    /// A command waits on this link (`AT+CIPSTART`): no `Connected` event, no delivery and no
+    /// `Closed` until the command has printed its answer and calls [`Links::unawait`].
     awaited: bool,
     /// Bytes handed to the network.
     sent_total: u64,
+    /// Unique per link opened: tells a link from a later one in the same slot.
+    serial: u32,
+    /// The last send hit `WouldBlock`: wait for a `Writable` event.
+    blocked: bool,
 }
 
 impl Link {
@@ -152,6 +157,10 @@ impl Link {
     pub fn unsent(&self) -> usize {
         self.tx.len()
     }
+    /// Unique per link opened (a later link in the same slot has another).
+    pub fn serial(&self) -> u32 {
+        self.serial
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -181,6 +190,7 @@ pub struct Links {
     events: VecDeque<LinkEvent>,
     /// Passthrough: the link whose sends are batched, and the batching interval.
     passthrough: Option<(u8, Duration)>,
+    next_serial: u32,
 }
 
 impl Default for Links {
@@ -206,7 +216,14 @@ impl Links {
             buffers,
             events: VecDeque::new(),
             passthrough: None,
+            next_serial: 1,
         }
+    }
+
+    fn take_serial(&mut self) -> u32 {
+        let s = self.next_serial;
+        self.next_serial = self.next_serial.wrapping_add(1).max(1);
+        s
     }
 
     /// The buffer capacities.
@@ -293,6 +310,8 @@ impl Links {
             tx_since: None,
             awaited: true,
             sent_total: 0,
+            serial: self.take_serial(),
+            blocked: false,
         };
         match c.host {
             Host::Ip(ip) => {
@@ -461,14 +480,16 @@ impl Links {
         }
     }
 
-    /// Queue bytes for TCP link `id`: how many were taken — at most [`Links::send_room`] plus
+    /// Queue bytes for link `id`: how many were taken — at most [`Links::send_room`] plus
     /// [`SEND_SLACK`] (the pluses of a `+++` that turned out to be data may arrive after the
-    /// buffer filled; they are taken, not lost). UDP sends whole datagrams with
+    /// buffer filled; they are taken, not lost). TCP sends them as a stream. UDP (passthrough)
+    /// sends them as datagrams of at most [`PASSTHROUGH_CHUNK`] bytes, cut where the batching
+    /// of [`Links::set_passthrough`] cuts them; `AT+CIPSEND` sends whole datagrams with
     /// [`Links::send_datagram`] instead.
     pub fn queue(&mut self, id: u8, data: &[u8], now: Instant) -> usize {
         let tx_cap = self.buffers.tx + SEND_SLACK;
         let Some(l) = self.slots.get_mut(usize::from(id)).and_then(Option::as_mut) else { return 0 };
-        if l.proto == Proto::Udp || !l.is_open() || l.error.is_some() {
+        if !l.is_open() || l.error.is_some() {
             return 0;
         }
         let n = tx_cap.saturating_sub(l.tx.len()).min(data.len());
@@ -500,6 +521,15 @@ impl Links {
         net.send_to(s, data, l.remote)?;
         l.sent_total = l.sent_total.wrapping_add(data.len() as u64);
         Ok(())
+    }
+
+    /// Forget what link `id` has queued and not yet handed to the network (a send that
+    /// failed: a host that retries must not get its bytes sent twice).
+    pub fn discard_unsent(&mut self, id: u8) {
+        if let Some(l) = self.slots.get_mut(usize::from(id)).and_then(Option::as_mut) {
+            l.tx.clear();
+            l.tx_since = None;
+        }
     }
 
     /// Bytes link `id` has handed to the network since it opened.
@@ -554,8 +584,10 @@ impl Links {
         let n = n.min(l.rx.len());
         l.rx.advance(n);
         let mut left = n;
-        while left > 0 {
-            let Some(d) = l.datagrams.front_mut() else { break };
+        while let Some(d) = l.datagrams.front_mut() {
+            if left == 0 && d.1 > 0 {
+                break;
+            }
             if d.1 <= left {
                 left -= d.1;
                 l.datagrams.pop_front();
@@ -642,9 +674,12 @@ impl Links {
                 }
             }
             NetEvent::Failed(s, e) => {
+                // Data that arrived before the reset is still readable (lwIP and Linux keep
+                // it): read until the socket reports the error, then close.
                 if let Some(l) = find_mut(&mut self.slots, s) {
-                    l.error = Some(e);
-                    l.ended = true;
+                    l.error.get_or_insert(e);
+                    l.readable = true;
+                    l.blocked = false;
                 }
             }
             NetEvent::Acceptable(s) => {
@@ -654,7 +689,12 @@ impl Links {
                     srv.acceptable = true;
                 }
             }
-            NetEvent::DnsDone(_) | NetEvent::Writable(_) => {}
+            NetEvent::Writable(s) => {
+                if let Some(l) = find_mut(&mut self.slots, s) {
+                    l.blocked = false;
+                }
+            }
+            NetEvent::DnsDone(_) => {}
             NetEvent::GotIp(_) | NetEvent::LostIp | NetEvent::TimeUpdated(_) => {}
         }
     }
@@ -665,18 +705,30 @@ impl Links {
     }
 
     fn opened(&mut self, id: u8) {
-        let Some(l) = self.slots[usize::from(id)].as_mut() else { return };
-        if !core::mem::take(&mut l.awaited) {
+        let Some(l) = self.slots[usize::from(id)].as_ref() else { return };
+        if !l.awaited {
             self.events.push_back(connected(id, l));
         }
     }
 
-    /// Mark the connect in slot `id` as not awaited by a command (a passthrough reconnect):
-    /// its success is reported as [`LinkEvent::Connected`].
+    /// Whether a command still waits on link `id` (see [`Links::unawait`]).
+    pub fn is_awaited(&self, id: u8) -> bool {
+        self.get(id).is_some_and(|l| l.awaited)
+    }
+
+    /// The command waiting on link `id` has printed its answer (or nobody waits: a
+    /// passthrough reconnect, whose success is then reported as [`LinkEvent::Connected`]).
+    /// Until then the link delivers nothing and is not reaped, so its `CONNECT` comes before
+    /// its data and its `CLOSED`.
     pub fn unawait(&mut self, id: u8) {
         if let Some(l) = self.slots.get_mut(usize::from(id)).and_then(Option::as_mut) {
             l.awaited = false;
         }
+    }
+
+    /// Events waiting for [`Links::take_event`].
+    pub fn pending_events(&self) -> usize {
+        self.events.len()
     }
 
     /// The next event, if any.
@@ -699,6 +751,11 @@ impl Links {
         }
         let (listener, proto) = (srv.listener, srv.proto);
         for _ in 0..ACCEPTS_PER_POLL {
+            if self.events.len() >= MAX_EVENTS {
+                // The core is not taking events (the AT port is stalled): leave the rest in
+                // the backlog.
+                return;
+            }
             let (s, from) = match net.tcp_accept(listener) {
                 Ok(c) => c,
                 Err(NetError::WouldBlock) => {
@@ -708,7 +765,11 @@ impl Links {
                     return;
                 }
                 Err(e) => {
+                    // Out of sockets and the like: wait for the next edge, do not spin.
                     log::warn!("accept: {e}");
+                    if let Some(srv) = self.server.as_mut() {
+                        srv.acceptable = false;
+                    }
                     return;
                 }
             };
@@ -740,7 +801,10 @@ impl Links {
                 tx_since: None,
                 awaited: false,
                 sent_total: 0,
+                serial: 0,
+                blocked: false,
             };
+            link.serial = self.take_serial();
             self.allocate(&mut link);
             apply_tcp_options(net, s, &self.configs[usize::from(id)], link.keepalive_s);
             self.events.push_back(connected(id, &link));
@@ -782,27 +846,16 @@ impl Links {
             }
             State::Open => {
                 let Some(s) = l.socket else { return };
-                // Write: everything queued (TCP), unless passthrough batches it.
-                if l.proto != Proto::Udp && !l.tx.is_empty() && l.error.is_none() {
+                let events_full = self.events.len() >= MAX_EVENTS;
+                // Write: what is queued, unless passthrough batches it or the socket is full.
+                if !l.tx.is_empty() && l.error.is_none() && !l.blocked {
                     let due = match (batching, l.tx_since) {
                         (None, _) | (Some(_), None) => true,
                         (Some(_), _) if l.tx.len() >= PASSTHROUGH_CHUNK => true,
                         (Some(d), Some(t)) => now.saturating_since(t) >= d,
                     };
                     if due {
-                        match net.send(s, &l.tx) {
-                            Ok(n) => {
-                                l.tx.advance(n);
-                                l.sent_total = l.sent_total.wrapping_add(n as u64);
-                                l.last_activity = now;
-                                l.tx_since = if l.tx.is_empty() { None } else { Some(now) };
-                            }
-                            Err(NetError::WouldBlock) => {}
-                            Err(e) => {
-                                l.error = Some(e);
-                                l.ended = true;
-                            }
-                        }
+                        write_once(net, l, s, now);
                     }
                 }
                 // Read: one read per poll, into the room left.
@@ -810,16 +863,19 @@ impl Links {
                 if l.readable && room >= read_threshold(l.proto, rx_cap) && !l.ended {
                     read_once(net, l, s, room, now);
                 }
-                // Idle timeout of server links (AT+CIPSTO).
+                // Idle timeout of server links (AT+CIPSTO): only time with nothing to deliver
+                // and nothing to send counts as idle, so no received byte is ever dropped.
+                if !l.rx.is_empty() || !l.tx.is_empty() {
+                    l.last_activity = now;
+                }
                 let idle = now.saturating_since(l.last_activity).as_secs();
-                if l.server && server_timeout > 0 && idle >= u64::from(server_timeout) {
+                if l.server && server_timeout > 0 && idle >= u64::from(server_timeout) && !l.ended {
                     log::info!("link {i}: idle for {server_timeout} s (AT+CIPSTO): closing");
                     l.ended = true;
-                    l.rx.clear();
-                    l.datagrams.clear();
                 }
-                // Gone, and everything delivered (passive: read by the host): report it.
-                if l.ended && l.rx.is_empty() {
+                // Gone, and everything delivered (passive: read by the host), and no command
+                // still waiting to announce it: report it.
+                if l.ended && l.rx.is_empty() && !l.awaited && !events_full {
                     if let Some(link) = self.slots[i].take() {
                         self.release(net, i as u8, &link);
                     }
@@ -845,31 +901,39 @@ impl Links {
         }
     }
 
-    /// When [`Links::poll`] has time-driven work next (connect deadlines, passthrough flushes,
-    /// idle timeouts), or `now` if it has work at once.
+    /// When [`Links::poll`] has work next: `now` if it has work at once (a readable socket
+    /// with room, queued bytes the socket can take, a link to reap), else the earliest timer
+    /// (connect deadlines, passthrough flushes, idle timeouts). Events waiting in
+    /// [`Links::take_event`] are the caller's to take when it can print them.
     pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut at = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
-        if self.server.is_some_and(|s| s.acceptable) || !self.events.is_empty() {
+        let events_full = self.events.len() >= MAX_EVENTS;
+        if self.server.is_some_and(|s| s.acceptable) && !events_full {
             at(now);
         }
         for l in self.slots.iter().flatten() {
             match l.state {
                 State::Resolving { deadline, .. } | State::Connecting { deadline } => at(deadline),
-                State::Failed(_) => at(now),
+                State::Failed(_) => {
+                    if l.socket.is_some() {
+                        at(now);
+                    }
+                }
                 State::Open => {
                     let room = self.buffers.rx.saturating_sub(l.rx.len())
                         >= read_threshold(l.proto, self.buffers.rx);
-                    if (l.readable && room && !l.ended) || (l.ended && l.rx.is_empty()) {
+                    let reap = l.ended && l.rx.is_empty() && !l.awaited && !events_full;
+                    if (l.readable && room && !l.ended) || reap {
                         at(now);
                     }
-                    if !l.tx.is_empty() && l.proto != Proto::Udp {
+                    if !l.tx.is_empty() && !l.blocked && l.error.is_none() {
                         match (self.passthrough, l.tx_since) {
                             (Some((_, d)), Some(t)) if l.tx.len() < PASSTHROUGH_CHUNK => at(t + d),
-                            _ => at(now + Duration::from_millis(1)),
+                            _ => at(now),
                         }
                     }
-                    if l.server && self.server_timeout_s > 0 {
+                    if l.server && self.server_timeout_s > 0 && !l.ended {
                         at(l.last_activity + Duration::from_secs(u64::from(self.server_timeout_s)));
                     }
                 }
@@ -894,6 +958,42 @@ fn find_mut(slots: &mut [Option<Link>; MAX_LINKS], s: SocketHandle) -> Option<&m
     slots.iter_mut().flatten().find(|l| l.socket == Some(s))
 }
 
+/// Send once from `l`'s queue: TCP as much as the socket takes; UDP one datagram of at most
+/// [`PASSTHROUGH_CHUNK`] bytes to the link's remote.
+fn write_once<N: Network>(net: &mut N, l: &mut Link, s: SocketHandle, now: Instant) {
+    if l.proto == Proto::Udp {
+        let n = l.tx.len().min(PASSTHROUGH_CHUNK);
+        match net.send_to(s, &l.tx[..n], l.remote) {
+            Ok(()) => {
+                l.sent_total = l.sent_total.wrapping_add(n as u64);
+                l.last_activity = now;
+            }
+            Err(NetError::WouldBlock) => {
+                l.blocked = true;
+                return;
+            }
+            // A datagram the stack refuses (too long, no route) is lost, as UDP is.
+            Err(e) => log::warn!("UDP passthrough: {n} bytes not sent: {e}"),
+        }
+        l.tx.advance(n);
+        l.tx_since = if l.tx.is_empty() { None } else { Some(now) };
+        return;
+    }
+    match net.send(s, &l.tx) {
+        Ok(n) => {
+            l.tx.advance(n);
+            l.sent_total = l.sent_total.wrapping_add(n as u64);
+            l.last_activity = now;
+            l.tx_since = if l.tx.is_empty() { None } else { Some(now) };
+        }
+        Err(NetError::WouldBlock) => l.blocked = true,
+        Err(e) => {
+            l.error.get_or_insert(e);
+            l.readable = true;
+        }
+    }
+}
+
 /// Read once from `s` into `l`, straight into its buffer (at most `room` bytes; UDP: one
 /// datagram of at most [`MAX_IPD`]).
 fn read_once<N: Network>(net: &mut N, l: &mut Link, s: SocketHandle, room: usize, now: Instant) {
@@ -902,6 +1002,10 @@ fn read_once<N: Network>(net: &mut N, l: &mut Link, s: SocketHandle, room: usize
         l.rx.resize(start + room.min(MAX_IPD), 0);
         let r = net.recv_from(s, &mut l.rx[start..]);
         match r {
+            Ok(d) if d.len == 0 => {
+                // An empty datagram carries nothing to deliver (lwIP passes none up either).
+                l.rx.truncate(start);
+            }
             Ok(d) => {
                 l.rx.truncate(start + d.len);
                 match l.udp_mode {
@@ -946,7 +1050,7 @@ fn read_once<N: Network>(net: &mut N, l: &mut Link, s: SocketHandle, room: usize
             if e == NetError::WouldBlock {
                 l.readable = false;
             } else {
-                l.error = Some(e);
+                l.error.get_or_insert(e);
                 l.ended = true;
             }
         }

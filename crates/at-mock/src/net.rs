@@ -415,7 +415,7 @@ impl SimNet {
         let Some(c) = self.conns.get_mut(&id) else { return };
         if matches!(c.state, PeerState::Open | PeerState::ClosedByPeer) {
             c.state = PeerState::ResetByPeer;
-            c.to_fw.clear();
+            // What the peer sent before the reset stays readable (lwIP keeps it queued).
             if let Some(fw) = c.fw
                 && let Some(Socket { sock: Sock::Tcp { failed, .. }, .. }) = self.sockets.get_mut(&fw)
             {
@@ -655,7 +655,15 @@ impl Network for SimNet {
     }
 
     fn recv(&mut self, socket: SocketHandle, buf: &mut [u8]) -> Result<usize, NetError> {
-        let id = self.tcp_conn(socket)?;
+        // After a reset, what arrived before it is read first; then the error.
+        let failed = match self.sockets.get(&socket.0).map(|x| &x.sock) {
+            Some(Sock::Tcp { failed: Some(e), conn, .. }) => Some((*e, *conn)),
+            _ => None,
+        };
+        let id = match failed {
+            Some((_, conn)) => conn,
+            None => self.tcp_conn(socket)?,
+        };
         let now = self.now;
         let Some(c) = self.conns.get_mut(&id) else { return Err(NetError::Io) };
         let mut n = 0;
@@ -674,6 +682,9 @@ impl Network for SimNet {
         }
         if n > 0 || buf.is_empty() {
             return Ok(n);
+        }
+        if let Some((e, _)) = failed {
+            return Err(e);
         }
         if c.peer_fin && c.to_fw.is_empty() {
             return Ok(0);

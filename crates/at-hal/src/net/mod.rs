@@ -215,8 +215,9 @@ pub enum NetEvent {
     Writable(SocketHandle),
     /// A listener has a connection waiting for [`Network::tcp_accept`].
     Acceptable(SocketHandle),
-    /// An established connection failed (reset, retransmission timeout); further calls on
-    /// it return the error until it is closed.
+    /// An established connection failed (reset, retransmission timeout). Bytes received
+    /// before the failure are still returned by [`Network::recv`] (as lwIP and POSIX stacks
+    /// keep them); after them, and for every other call, the error until it is closed.
     Failed(SocketHandle, NetError),
     /// A lookup started with [`Network::dns_start`] finished: take it with
     /// [`Network::dns_result`].
@@ -321,7 +322,8 @@ pub trait Network {
     fn send(&mut self, socket: SocketHandle, data: &[u8]) -> Result<usize, NetError>;
 
     /// Read received bytes from a TCP socket: `Ok(0)` means the peer closed its side and
-    /// everything has been read; `WouldBlock` means nothing is there now.
+    /// everything has been read; `WouldBlock` means nothing is there now. After a
+    /// [`NetEvent::Failed`], the bytes received before the failure, then the error.
     fn recv(&mut self, socket: SocketHandle, buf: &mut [u8]) -> Result<usize, NetError>;
 
     /// Send one datagram, whole, or `WouldBlock`.

@@ -78,7 +78,7 @@ struct Cli {
     #[arg(long, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
 
-    /// Listen on port + N for AT+CIPSERVER=1,<port> (AT still reports <port>): for users who
+    /// Listen on PORT + N for AT+CIPSERVER=1,PORT (AT still reports PORT): for users who
     /// may not bind privileged ports such as ESP-AT's default 333.
     #[arg(long, default_value_t = 0, value_name = "N")]
     port_offset: u16,

@@ -140,6 +140,8 @@ fn start_poll<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Option<Out<P
         ConnectState::Pending => None,
         ConnectState::Open => {
             t.awaiting = None;
+            // CONNECT and OK go out now; the link's data and CLOSED may follow.
+            t.links.unawait(id);
             t.had_tcp_link |= t.links.get(id).is_some_and(|l| l.proto() != Proto::Udp);
             if let Some(m) = t.connect_message(id) {
                 let _ = urc::format(&m, c.st.settings.sysmsg, call);

@@ -241,7 +241,8 @@ impl<P: Platform> Core<P> {
         for k in 0..MAX_LINKS as u8 {
             let id = (start + k) % MAX_LINKS as u8;
             let Some(link) = t.links.get(id) else { continue };
-            if !link.is_open() && link.buffered() == 0 {
+            if (!link.is_open() && link.buffered() == 0) || t.links.is_awaited(id) {
+                // An awaited link delivers after its command printed CONNECT and OK.
                 continue;
             }
             if t.passthrough.as_ref().is_some_and(|p| p.link == id) {
@@ -335,6 +336,7 @@ impl<P: Platform> Core<P> {
                 ConnectState::Pending => {}
                 ConnectState::Open => {
                     t.boot_connect = None;
+                    t.links.unawait(id);
                     t.passthrough = Some(Passthrough { link: id, reconnect_at: None });
                     t.links.set_passthrough(Some((id, Duration::from_millis(u64::from(t.transintvl_ms)))));
                     // ESP-AT prints `\r\n>` and is in passthrough at once.
@@ -350,12 +352,29 @@ impl<P: Platform> Core<P> {
         }
     }
 
-    /// The earliest time the family has work.
-    pub(crate) fn tcpip_deadline(&self, now: Instant) -> Option<Instant> {
+    /// The earliest time the family has work. Printing is due only when it fits in
+    /// `tx_room` (otherwise the AT port's drain wakes the loop).
+    pub(crate) fn tcpip_deadline(&self, now: Instant, tx_room: usize) -> Option<Instant> {
         let t = &self.st.tcpip;
         let reconnect = t.passthrough.as_ref().and_then(|p| p.reconnect_at).or(t.translink_at);
-        let delivery =
-            t.links.ids().any(|id| t.links.get(id).is_some_and(|l| l.buffered() > 0)).then_some(now);
+        let fits = |n: usize| tx_room >= n;
+        let deliverable = |id: u8| {
+            let Some(l) = t.links.get(id) else { return false };
+            if l.buffered() == 0 || t.links.is_awaited(id) {
+                return false;
+            }
+            if t.passthrough.as_ref().is_some_and(|p| p.link == id) {
+                return fits(1);
+            }
+            match t.links.config(id).map(|c| c.recv) {
+                // A whole `+IPD` frame: payload, header and trailer.
+                Ok(RecvMode::Active) => fits(l.buffered().min(at_links::MAX_IPD) + 64),
+                // Passive data waits for AT+CIPRECVDATA; only a due notice is work.
+                _ => t.links.notice_due(id).is_some() && fits(crate::urc::MESSAGE_RESERVE),
+            }
+        };
+        let events = t.links.pending_events() > 0 && fits(crate::urc::MESSAGE_RESERVE);
+        let delivery = (events || t.links.ids().any(deliverable)).then_some(now);
         [t.links.next_deadline(now), reconnect, delivery].into_iter().flatten().min()
     }
 }

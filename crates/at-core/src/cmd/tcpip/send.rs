@@ -48,8 +48,16 @@ pub(crate) struct SendJob {
     to: Option<SocketAddr>,
     /// CIPSENDEX: the last byte was a backslash.
     escape: bool,
-    /// `SEND FAIL` after this (AT+CIPTCPOPT's SO_SNDTIMEO).
-    deadline: Option<Instant>,
+    /// The link it sends on ([`at_links::Link::serial`]): a later link that reuses the id
+    /// gets none of these bytes, and the send fails (ESP-AT: "link is changed").
+    serial: u32,
+    /// AT+CIPTCPOPT's SO_SNDTIMEO: `SEND FAIL` when the socket took nothing for this long
+    /// after the payload was in.
+    timeout: Option<Duration>,
+    /// When the socket last took bytes of this send (or the payload completed), and the
+    /// link's sent counter then.
+    progress_at: Instant,
+    progress_sent: u64,
     /// CIPSENDL: the link's sent counter at the start, and the next progress report.
     sent_base: u64,
     next_report: u64,
@@ -57,6 +65,11 @@ pub(crate) struct SendJob {
 
 fn sending<P: Platform>(c: &Core<P>) -> Option<&SendJob> {
     c.st.tcpip.send.as_ref()
+}
+
+/// Whether the job's link is still the one it started on.
+fn same_link(links: &at_links::Links, job: &SendJob) -> bool {
+    links.get(job.id).is_some_and(|l| l.serial() == job.serial)
 }
 
 // Every byte a data phase is given must be taken: the link keeps room for the pluses the AT
@@ -69,10 +82,12 @@ fn room<P: Platform>(c: &mut Core<P>) -> usize {
     let Some(job) = sending(c) else { return usize::MAX };
     let links = &c.st.tcpip.links;
     match links.get(job.id) {
-        Some(l) if l.is_open() && l.proto() != Proto::Udp => match links.send_room(job.id) {
-            0 if links.sent(job.id).is_err() => usize::MAX,
-            n => n,
-        },
+        Some(l) if same_link(links, job) && l.is_open() && l.proto() != Proto::Udp => {
+            match links.send_room(job.id) {
+                0 if links.sent(job.id).is_err() => usize::MAX,
+                n => n,
+            }
+        }
         _ => usize::MAX,
     }
 }
@@ -117,6 +132,7 @@ fn start<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>, kind: 
     }
     let timeout_ms = c.st.tcpip.links.config(id).map(|c| c.tcp.send_timeout_ms).unwrap_or(0);
     let sent_base = c.st.tcpip.links.sent_total(id);
+    let serial = link.serial();
     c.st.tcpip.send = Some(SendJob {
         id,
         kind,
@@ -126,7 +142,10 @@ fn start<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>, kind: 
         datagram: udp.then(|| Vec::with_capacity(len.min(MAX_SEND))),
         to,
         escape: false,
-        deadline: (timeout_ms > 0).then(|| call.now() + Duration::from_millis(u64::from(timeout_ms))),
+        serial,
+        timeout: (timeout_ms > 0).then(|| Duration::from_millis(u64::from(timeout_ms))),
+        progress_at: call.now(),
+        progress_sent: sent_base,
         sent_base,
         next_report: u64::from(c.st.tcpip.sendl_report),
     });
@@ -136,7 +155,8 @@ fn start<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>, kind: 
         prompt: ResultCode::OkAndInputPrompt.bytes(),
         handler: send_data::<P>,
         room: if udp { None } else { Some(room::<P>) },
-        discard_surplus: kind != Kind::SendL,
+        // Bytes past the length: dropped with `busy p...` (CIPSENDL too, as ESP-AT).
+        discard_surplus: true,
     };
     Ok(Reply::Data(phase))
 }
@@ -150,7 +170,7 @@ fn take<P: Platform>(c: &mut Core<P>, input: &[u8], now: Instant) -> (usize, boo
         if let Some(d) = &mut job.datagram {
             d.extend_from_slice(bytes);
         } else {
-            let n = links.queue(job.id, bytes, now);
+            let n = if same_link(links, job) { links.queue(job.id, bytes, now) } else { 0 };
             job.lost += bytes.len() - n;
         }
         job.got += bytes.len();
@@ -220,10 +240,15 @@ fn finish<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Out<P> {
     if job.kind != Kind::SendL {
         call.write(alloc::format!("\r\nRecv {} bytes\r\n", job.got).as_bytes());
     }
+    job.progress_at = call.now();
     if let Some(d) = job.datagram.take() {
-        let (id, to) = (job.id, job.to);
+        let (id, to, serial) = (job.id, job.to, job.serial);
         c.st.tcpip.send = None;
-        let r = c.st.tcpip.links.send_datagram(c.platform.net(), id, &d, to);
+        let links = &mut c.st.tcpip.links;
+        if links.get(id).is_none_or(|l| l.serial() != serial) {
+            return Ok(Reply::Done(ResultCode::SendFail));
+        }
+        let r = links.send_datagram(c.platform.net(), id, &d, to);
         return Ok(Reply::Done(if r.is_ok() { ResultCode::SendOk } else { ResultCode::SendFail }));
     }
     Ok(Reply::Pending(send_poll::<P>))
@@ -240,10 +265,19 @@ fn sendl_progress<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) {
 }
 
 fn send_poll<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Option<Out<P>> {
-    let job = c.st.tcpip.send.as_ref()?;
-    let (id, kind, lost, deadline) = (job.id, job.kind, job.lost, job.deadline);
-    let result = match c.st.tcpip.links.sent(id) {
-        Ok(false) if deadline.is_none_or(|d| call.now() < d) => {
+    let now = call.now();
+    let links = &c.st.tcpip.links;
+    let job = c.st.tcpip.send.as_mut()?;
+    let (id, kind, lost) = (job.id, job.kind, job.lost);
+    let sent_now = links.sent_total(id);
+    if sent_now != job.progress_sent {
+        job.progress_sent = sent_now;
+        job.progress_at = now;
+    }
+    let stalled = job.timeout.is_some_and(|t| now.saturating_since(job.progress_at) >= t);
+    let state = if same_link(links, job) { links.sent(id) } else { Err(at_links::LinkError::NoLink) };
+    let result = match state {
+        Ok(false) if !stalled => {
             if kind == Kind::SendL {
                 sendl_progress(c, call);
             }
@@ -252,6 +286,11 @@ fn send_poll<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Option<Out<P>
         Ok(true) if lost == 0 => ResultCode::SendOk,
         _ => ResultCode::SendFail,
     };
+    if result == ResultCode::SendFail && same_link(&c.st.tcpip.links, c.st.tcpip.send.as_ref()?) {
+        // What the socket never took is dropped: a host that retries must not have its bytes
+        // sent twice.
+        c.st.tcpip.links.discard_unsent(id);
+    }
     if kind == Kind::SendL {
         sendl_progress(c, call);
         if let Some(job) = c.st.tcpip.send.as_ref() {
@@ -337,7 +376,13 @@ fn passthrough_data<P: Platform>(
         }
         DataEvent::Complete | DataEvent::Escaped => {
             let t = &mut c.st.tcpip;
-            t.passthrough = None;
+            // Leaving passthrough stops a reconnect in progress (ESP-AT stops its timer): a
+            // link still connecting, or failed, is dropped without a message.
+            if let Some(p) = t.passthrough.take()
+                && t.links.get(p.link).is_some_and(|l| !l.is_open())
+            {
+                let _ = t.links.close(c.platform.net(), p.link);
+            }
             t.links.set_passthrough(None);
             // No OK; `+QUITT` only with AT+SYSMSG bit 0.
             if c.st.settings.sysmsg & 1 != 0 {
