@@ -15,6 +15,7 @@
 //! | persistent key-value data | [`kv::Kv`] | NVS-shaped: namespaces, typed values; sensitive and bounded |
 //! | manufacturing data (`mfg_nvs`), user partitions | [`storage::MfgStore`], [`storage::UserPartitions`] | AT+SYSMFG, AT+SYSFLASH, certificates |
 //! | Wi-Fi station | [`wifi::WifiStation`] | join/leave/scan/status, MAC |
+//! | TLS | [`tls::Tls`], [`tls::TlsSession`] | sans-IO sessions fed with the socket's bytes; credentials as DER |
 //! | IP stack | [`net::Network`] | DHCP or static IP, hostname, DNS, SNTP, TCP/UDP sockets (handles, non-blocking, partial writes) |
 //! | all of the above, bundled | [`Platform`] | what a backend hands the firmware core; [`Platform::parts`] borrows several at once |
 //!
@@ -34,6 +35,8 @@ pub mod platform;
 pub mod storage;
 pub mod system;
 pub mod time;
+#[cfg(feature = "alloc")]
+pub mod tls;
 pub mod uart;
 pub mod wifi;
 

@@ -27,6 +27,9 @@ pub struct Parts<'a, P: Platform + ?Sized> {
     pub uart: &'a mut dyn UartControl,
     /// Random bytes.
     pub entropy: &'a mut dyn Entropy,
+    /// TLS for SSL links ([`crate::tls::NoTls`] on a platform without it).
+    #[cfg(feature = "alloc")]
+    pub tls: &'a mut dyn crate::tls::Tls,
 }
 
 /// The hardware (or simulation) the firmware runs on.
@@ -76,5 +79,10 @@ pub trait Platform: 'static {
     /// Random bytes.
     fn entropy(&mut self) -> &mut dyn Entropy {
         self.parts().entropy
+    }
+    /// TLS.
+    #[cfg(feature = "alloc")]
+    fn tls(&mut self) -> &mut dyn crate::tls::Tls {
+        self.parts().tls
     }
 }

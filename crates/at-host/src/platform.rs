@@ -74,6 +74,8 @@ pub struct HostPlatform {
     pub uart: HostUart,
     /// OS randomness.
     pub entropy: OsEntropy,
+    /// TLS: rustls (ring).
+    pub tls: at_tls_rustls::RustlsTls,
 }
 
 impl HostPlatform {
@@ -95,6 +97,7 @@ impl HostPlatform {
             system: HostSystem::default(),
             uart: HostUart::default(),
             entropy: OsEntropy,
+            tls: at_tls_rustls::RustlsTls::default(),
         })
     }
 }
@@ -114,6 +117,7 @@ impl Platform for HostPlatform {
             system: &mut self.system,
             uart: &mut self.uart,
             entropy: &mut self.entropy,
+            tls: &mut self.tls,
         }
     }
 }

@@ -1,11 +1,13 @@
 //! [`Links`]: the link table, the server, and the bounded work each poll does.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::time::Duration;
 
 use at_hal::net::{IpAddr, KeepAlive, NetError, NetEvent, Network, SocketAddr, SocketHandle, SocketOption};
 use at_hal::time::Instant;
+use at_hal::tls::{TlsAcceptor, TlsError, TlsSession};
 use bytes::{Buf, BytesMut};
 
 use crate::config::{
@@ -50,6 +52,8 @@ pub enum ConnectState {
     Open,
     /// It failed; the slot is free again.
     Failed(NetError),
+    /// The TLS handshake failed (SSL links).
+    TlsFailed(TlsError),
 }
 
 /// Something the core reports as a message.
@@ -81,11 +85,37 @@ pub enum LinkEvent {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    Resolving { query: at_hal::net::DnsQuery, deadline: Instant },
-    Connecting { deadline: Instant },
+    Resolving {
+        query: at_hal::net::DnsQuery,
+        deadline: Instant,
+    },
+    Connecting {
+        deadline: Instant,
+    },
+    /// TCP is up, the TLS handshake runs (SSL links).
+    Handshaking {
+        deadline: Instant,
+    },
     Open,
     Failed(NetError),
+    TlsFailed(TlsError),
 }
+
+/// A link's TLS session (SSL links).
+struct Tls(Box<dyn TlsSession>);
+
+impl core::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tls")
+            .field("handshaking", &self.0.is_handshaking())
+            .field("outgoing", &self.0.outgoing().len())
+            .field("readable", &self.0.readable())
+            .finish()
+    }
+}
+
+/// How long a TLS handshake may take (ESP-AT: 10 s per handshake step).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One link.
 #[derive(Debug)]
@@ -122,6 +152,8 @@ pub struct Link {
     serial: u32,
     /// The last send hit `WouldBlock`: wait for a `Writable` event.
     blocked: bool,
+    /// SSL: the session between the socket and the buffers.
+    tls: Option<Tls>,
 }
 
 impl Link {
@@ -163,12 +195,23 @@ impl Link {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
 struct Server {
     listener: SocketHandle,
     port: u16,
     proto: Proto,
     acceptable: bool,
+    /// SSL: makes the session of each accepted connection.
+    acceptor: Option<Box<dyn TlsAcceptor>>,
+}
+
+impl core::fmt::Debug for Server {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Server")
+            .field("port", &self.port)
+            .field("proto", &self.proto)
+            .field("tls", &self.acceptor.is_some())
+            .finish()
+    }
 }
 
 /// The link table: up to [`MAX_LINKS`] links and one server, over any [`Network`].
@@ -191,6 +234,8 @@ pub struct Links {
     /// Passthrough: the link whose sends are batched, and the batching interval.
     passthrough: Option<(u8, Duration)>,
     next_serial: u32,
+    /// The wall clock for certificate checks (`None` before SNTP synced).
+    unix_time: Option<u64>,
 }
 
 impl Default for Links {
@@ -217,6 +262,7 @@ impl Links {
             events: VecDeque::new(),
             passthrough: None,
             next_serial: 1,
+            unix_time: None,
         }
     }
 
@@ -280,12 +326,40 @@ impl Links {
         c: &Connect<'_>,
         now: Instant,
     ) -> Result<(), LinkError> {
+        if c.proto == Proto::Ssl {
+            return Err(LinkError::NoTls);
+        }
+        self.open_client(net, id, c, None, now)
+    }
+
+    /// Start an SSL link in slot `id` with `session` (made by the platform's TLS for this
+    /// link's parameters): TCP connects, then the handshake runs; [`Links::connect_state`] is
+    /// `Open` only once it succeeded (a server that fails verification never gets `CONNECT`).
+    pub fn connect_tls<N: Network>(
+        &mut self,
+        net: &mut N,
+        id: u8,
+        c: &Connect<'_>,
+        session: Box<dyn TlsSession>,
+        now: Instant,
+    ) -> Result<(), LinkError> {
+        if c.proto != Proto::Ssl {
+            return Err(LinkError::WrongKind);
+        }
+        self.open_client(net, id, c, Some(Tls(session)), now)
+    }
+
+    fn open_client<N: Network>(
+        &mut self,
+        net: &mut N,
+        id: u8,
+        c: &Connect<'_>,
+        tls: Option<Tls>,
+        now: Instant,
+    ) -> Result<(), LinkError> {
         let i = check(id)?;
         if self.slots[i].is_some() {
             return Err(LinkError::InUse);
-        }
-        if c.proto == Proto::Ssl {
-            return Err(LinkError::NoTls);
         }
         let timeout = if c.timeout_ms == 0 { DEFAULT_CONNECT_TIMEOUT_MS } else { c.timeout_ms };
         let deadline = now + Duration::from_millis(u64::from(timeout));
@@ -312,6 +386,7 @@ impl Links {
             sent_total: 0,
             serial: self.take_serial(),
             blocked: false,
+            tls,
         };
         match c.host {
             Host::Ip(ip) => {
@@ -370,6 +445,7 @@ impl Links {
             None => ConnectState::Failed(NetError::NotConnected),
             Some(State::Open) => ConnectState::Open,
             Some(State::Failed(e)) => ConnectState::Failed(e),
+            Some(State::TlsFailed(e)) => ConnectState::TlsFailed(e),
             Some(_) => ConnectState::Pending,
         }
     }
@@ -385,14 +461,54 @@ impl Links {
         if proto == Proto::Udp {
             return Err(LinkError::WrongKind);
         }
+        if proto == Proto::Ssl {
+            return Err(LinkError::NoTls);
+        }
         let listener = net.tcp_listen(port, LISTEN_BACKLOG)?;
-        self.server = Some(Server { listener, port, proto, acceptable: false });
+        self.server = Some(Server { listener, port, proto, acceptable: false, acceptor: None });
         Ok(())
+    }
+
+    /// Start an SSL server: every accepted connection gets a session from `acceptor` and is
+    /// announced ([`LinkEvent::Connected`]) only after its handshake succeeded; a failed or
+    /// stalled handshake closes that connection alone, silently, as ESP-AT.
+    pub fn listen_tls<N: Network>(
+        &mut self,
+        net: &mut N,
+        port: u16,
+        acceptor: Box<dyn TlsAcceptor>,
+    ) -> Result<(), LinkError> {
+        if let Some(s) = &mut self.server {
+            if s.port == port && s.proto == Proto::Ssl {
+                s.acceptor = Some(acceptor);
+                return Ok(());
+            }
+            return Err(LinkError::ServerRunning);
+        }
+        let listener = net.tcp_listen(port, LISTEN_BACKLOG)?;
+        self.server =
+            Some(Server { listener, port, proto: Proto::Ssl, acceptable: false, acceptor: Some(acceptor) });
+        Ok(())
+    }
+
+    /// Replace the SSL server's acceptor (its certificates were rewritten): the next accepted
+    /// connection uses it; connections already up keep theirs.
+    pub fn set_acceptor(&mut self, acceptor: Box<dyn TlsAcceptor>) {
+        if let Some(s) = &mut self.server
+            && s.proto == Proto::Ssl
+        {
+            s.acceptor = Some(acceptor);
+        }
+    }
+
+    /// The wall clock certificate checks use from now on (`None`: not synced yet).
+    pub fn set_unix_time(&mut self, unix_time: Option<u64>) {
+        self.unix_time = unix_time;
     }
 
     /// The server's port and transport, if it runs.
     pub fn server(&self) -> Option<(u16, Proto)> {
-        self.server.map(|s| (s.port, s.proto))
+        self.server.as_ref().map(|s| (s.port, s.proto))
     }
 
     /// Stop the server; with `close_clients`, close its accepted links too (their ids are
@@ -444,7 +560,16 @@ impl Links {
     /// data is dropped. No [`LinkEvent::Closed`] follows (the command prints `CLOSED`).
     pub fn close<N: Network>(&mut self, net: &mut N, id: u8) -> Result<(), LinkError> {
         let i = check(id)?;
-        let link = self.slots[i].take().ok_or(LinkError::NoLink)?;
+        let mut link = self.slots[i].take().ok_or(LinkError::NoLink)?;
+        // SSL: say goodbye (close_notify), best effort, one send.
+        if let (Some(t), Some(s), State::Open) = (&mut link.tls, link.socket, link.state) {
+            t.0.close();
+            if !t.0.outgoing().is_empty()
+                && let Ok(n) = net.send(s, t.0.outgoing())
+            {
+                t.0.sent(n);
+            }
+        }
         self.release(net, id, &link);
         Ok(())
     }
@@ -547,7 +672,7 @@ impl Links {
         if !l.is_open() {
             return Err(LinkError::NotConnected);
         }
-        Ok(l.tx.is_empty())
+        Ok(l.tx.is_empty() && l.tls.as_ref().is_none_or(|t| t.0.outgoing().is_empty()))
     }
 
     /// Batch sends of link `id` (passthrough): a full [`PASSTHROUGH_CHUNK`] at once, less after
@@ -651,15 +776,23 @@ impl Links {
     pub fn on_net_event(&mut self, ev: NetEvent, now: Instant) {
         match ev {
             NetEvent::Connected(s) => {
+                let mut handshake = false;
                 if let Some(l) = find_mut(&mut self.slots, s)
                     && matches!(l.state, State::Connecting { .. })
                 {
-                    l.state = State::Open;
                     l.last_activity = now;
                     l.rx = BytesMut::with_capacity(self.buffers.rx);
                     l.tx = BytesMut::with_capacity(self.buffers.tx + SEND_SLACK);
+                    if l.tls.is_some() {
+                        // The client speaks first: process() produces the ClientHello.
+                        l.state = State::Handshaking { deadline: now + HANDSHAKE_TIMEOUT };
+                        l.readable = true;
+                        handshake = true;
+                    } else {
+                        l.state = State::Open;
+                    }
                 }
-                if let Some(id) = self.id_of(s) {
+                if !handshake && let Some(id) = self.id_of(s) {
                     self.opened(id);
                 }
             }
@@ -781,11 +914,38 @@ impl Links {
                 continue;
             };
             let local_port = net.local_addr(s).map(|a| a.port()).unwrap_or(0);
+            let (tls, state) = if proto == Proto::Ssl {
+                let unix_time = self.unix_time;
+                let made =
+                    self.server.as_mut().and_then(|srv| srv.acceptor.as_mut()).map(|a| a.accept(unix_time));
+                match made {
+                    Some(Ok(session)) => {
+                        // Half-open TLS is bounded by the handshake timeout and AT+CIPSTO.
+                        let mut limit = HANDSHAKE_TIMEOUT;
+                        if self.server_timeout_s > 0 {
+                            limit = limit.min(Duration::from_secs(u64::from(self.server_timeout_s)));
+                        }
+                        (Some(Tls(session)), State::Handshaking { deadline: now + limit })
+                    }
+                    Some(Err(e)) => {
+                        log::warn!("SSL server: no session for {from}: {e}; connection closed");
+                        net.abort(s);
+                        continue;
+                    }
+                    None => {
+                        log::warn!("SSL server without credentials: connection from {from} closed");
+                        net.abort(s);
+                        continue;
+                    }
+                }
+            } else {
+                (None, State::Open)
+            };
             let mut link = Link {
                 proto,
                 server: true,
                 socket: Some(s),
-                state: State::Open,
+                state,
                 remote: from,
                 local_port,
                 udp_mode: UdpMode::Fixed,
@@ -803,11 +963,15 @@ impl Links {
                 sent_total: 0,
                 serial: 0,
                 blocked: false,
+                tls,
             };
             link.serial = self.take_serial();
             self.allocate(&mut link);
             apply_tcp_options(net, s, &self.configs[usize::from(id)], link.keepalive_s);
-            self.events.push_back(connected(id, &link));
+            // SSL: announced when the handshake succeeds.
+            if link.tls.is_none() {
+                self.events.push_back(connected(id, &link));
+            }
             self.slots[usize::from(id)] = Some(link);
         }
     }
@@ -839,16 +1003,67 @@ impl Links {
                     l.state = State::Failed(NetError::TimedOut);
                 }
             }
-            State::Failed(_) => {
+            State::Failed(_) | State::TlsFailed(_) => {
                 if let Some(s) = l.socket.take() {
                     net.close(s);
+                }
+            }
+            State::Handshaking { deadline } => {
+                let Some(s) = l.socket else { return };
+                let failure = match tls_step(net, l, s, now, rx_cap, None) {
+                    Ok(()) if l.tls.as_ref().is_some_and(|t| !t.0.is_handshaking()) => {
+                        l.state = State::Open;
+                        l.last_activity = now;
+                        if let Some((v, c)) = l.tls.as_ref().and_then(|t| t.0.negotiated()) {
+                            log::info!("link {i}: TLS up (version {v:#06x}, suite {c:#06x})");
+                        }
+                        // A server link is announced now; a client's command reports it.
+                        if l.server || !l.awaited {
+                            let ev = connected(i as u8, l);
+                            self.events.push_back(ev);
+                        }
+                        return;
+                    }
+                    Ok(()) if l.ended => Some(TlsError::Protocol("the peer closed during the handshake")),
+                    Ok(()) if now >= deadline => Some(TlsError::HandshakeTimeout),
+                    Ok(()) => None,
+                    Err(e) => Some(e),
+                };
+                if let Some(e) = failure {
+                    if l.server {
+                        // ESP-AT: a failed handshake closes that connection, prints nothing.
+                        log::info!("link {i}: SSL handshake with {} failed: {e}", l.remote);
+                        if let Some(link) = self.slots[i].take()
+                            && let Some(s) = link.socket
+                        {
+                            net.abort(s);
+                        }
+                    } else {
+                        log::warn!("link {i}: SSL handshake failed: {e}");
+                        if let Some(s) = l.socket.take() {
+                            net.abort(s);
+                        }
+                        l.state = State::TlsFailed(e);
+                    }
                 }
             }
             State::Open => {
                 let Some(s) = l.socket else { return };
                 let events_full = self.events.len() >= MAX_EVENTS;
+                let due = match (batching, l.tx_since) {
+                    (None, _) | (Some(_), None) => true,
+                    (Some(_), _) if l.tx.len() >= PASSTHROUGH_CHUNK => true,
+                    (Some(d), Some(t)) => now.saturating_since(t) >= d,
+                };
+                if l.tls.is_some()
+                    && let Err(e) = tls_step(net, l, s, now, rx_cap, due.then_some(()))
+                {
+                    log::warn!("link {i}: TLS: {e}");
+                    l.error.get_or_insert(NetError::Io);
+                    l.ended = true;
+                }
                 // Write: what is queued, unless passthrough batches it or the socket is full.
-                if !l.tx.is_empty() && l.error.is_none() && !l.blocked {
+                if l.tls.is_none() && !l.tx.is_empty() && l.error.is_none() && !l.blocked {
                     let due = match (batching, l.tx_since) {
                         (None, _) | (Some(_), None) => true,
                         (Some(_), _) if l.tx.len() >= PASSTHROUGH_CHUNK => true,
@@ -860,7 +1075,7 @@ impl Links {
                 }
                 // Read: one read per poll, into the room left.
                 let room = rx_cap.saturating_sub(l.rx.len());
-                if l.readable && room >= read_threshold(l.proto, rx_cap) && !l.ended {
+                if l.tls.is_none() && l.readable && room >= read_threshold(l.proto, rx_cap) && !l.ended {
                     read_once(net, l, s, room, now);
                 }
                 // Idle timeout of server links (AT+CIPSTO): only time with nothing to deliver
@@ -875,7 +1090,8 @@ impl Links {
                 }
                 // Gone, and everything delivered (passive: read by the host), and no command
                 // still waiting to announce it: report it.
-                if l.ended && l.rx.is_empty() && !l.awaited && !events_full {
+                let tls_pending = l.tls.as_ref().is_some_and(|t| t.0.readable() > 0);
+                if l.ended && l.rx.is_empty() && !tls_pending && !l.awaited && !events_full {
                     if let Some(link) = self.slots[i].take() {
                         self.release(net, i as u8, &link);
                     }
@@ -909,13 +1125,20 @@ impl Links {
         let mut next: Option<Instant> = None;
         let mut at = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
         let events_full = self.events.len() >= MAX_EVENTS;
-        if self.server.is_some_and(|s| s.acceptable) && !events_full {
+        if self.server.as_ref().is_some_and(|s| s.acceptable) && !events_full {
             at(now);
         }
         for l in self.slots.iter().flatten() {
             match l.state {
                 State::Resolving { deadline, .. } | State::Connecting { deadline } => at(deadline),
-                State::Failed(_) => {
+                State::Handshaking { deadline } => {
+                    at(deadline);
+                    let out = l.tls.as_ref().is_some_and(|t| !t.0.outgoing().is_empty());
+                    if l.readable || l.ended || (out && !l.blocked) {
+                        at(now);
+                    }
+                }
+                State::Failed(_) | State::TlsFailed(_) => {
                     if l.socket.is_some() {
                         at(now);
                     }
@@ -925,6 +1148,12 @@ impl Links {
                         >= read_threshold(l.proto, self.buffers.rx);
                     let reap = l.ended && l.rx.is_empty() && !l.awaited && !events_full;
                     if (l.readable && room && !l.ended) || reap {
+                        at(now);
+                    }
+                    if let Some(t) = &l.tls
+                        && ((t.0.readable() > 0 && self.buffers.rx > l.rx.len())
+                            || (!t.0.outgoing().is_empty() && !l.blocked && l.error.is_none()))
+                    {
                         at(now);
                     }
                     if !l.tx.is_empty() && !l.blocked && l.error.is_none() {
@@ -956,6 +1185,83 @@ fn connected(id: u8, l: &Link) -> LinkEvent {
 
 fn find_mut(slots: &mut [Option<Link>; MAX_LINKS], s: SocketHandle) -> Option<&mut Link> {
     slots.iter_mut().flatten().find(|l| l.socket == Some(s))
+}
+
+/// One bounded TLS step of link `l`: send pending ciphertext, read once from the socket,
+/// process, move decrypted data into the receive buffer, and (with `write`, once the
+/// handshake is done) encrypt queued plaintext and send it.
+fn tls_step<N: Network>(
+    net: &mut N,
+    l: &mut Link,
+    s: SocketHandle,
+    now: Instant,
+    rx_cap: usize,
+    write: Option<()>,
+) -> Result<(), TlsError> {
+    let Some(Tls(mut t)) = l.tls.take() else { return Ok(()) };
+    let r = (|| {
+        tls_flush(net, l, &mut *t, s);
+        if l.readable && !l.ended {
+            let space = t.incoming_space();
+            if !space.is_empty() {
+                match net.recv(s, space) {
+                    Ok(0) => {
+                        l.ended = true;
+                        l.readable = false;
+                    }
+                    Ok(n) => {
+                        t.received(n);
+                        l.last_activity = now;
+                    }
+                    Err(NetError::WouldBlock) => l.readable = false,
+                    Err(e) => {
+                        l.error.get_or_insert(e);
+                        l.ended = true;
+                    }
+                }
+            }
+        }
+        t.process()?;
+        let room = rx_cap.saturating_sub(l.rx.len()).min(t.readable());
+        if room > 0 {
+            let start = l.rx.len();
+            l.rx.resize(start + room, 0);
+            let n = t.read(&mut l.rx[start..]);
+            l.rx.truncate(start + n);
+            l.last_activity = now;
+        }
+        if write.is_some() && !t.is_handshaking() && !l.tx.is_empty() && l.error.is_none() {
+            let n = t.write(&l.tx)?;
+            if n > 0 {
+                l.tx.advance(n);
+                l.sent_total = l.sent_total.wrapping_add(n as u64);
+                l.last_activity = now;
+                l.tx_since = if l.tx.is_empty() { None } else { Some(now) };
+            }
+        }
+        tls_flush(net, l, &mut *t, s);
+        if t.peer_closed() {
+            l.ended = true;
+        }
+        Ok(())
+    })();
+    l.tls = Some(Tls(t));
+    r
+}
+
+/// Hand the socket the session's ciphertext (one send).
+fn tls_flush<N: Network>(net: &mut N, l: &mut Link, t: &mut dyn TlsSession, s: SocketHandle) {
+    if t.outgoing().is_empty() || l.blocked || l.error.is_some() {
+        return;
+    }
+    match net.send(s, t.outgoing()) {
+        Ok(n) => t.sent(n),
+        Err(NetError::WouldBlock) => l.blocked = true,
+        Err(e) => {
+            l.error.get_or_insert(e);
+            l.ended = true;
+        }
+    }
 }
 
 /// Send once from `l`'s queue: TCP as much as the socket takes; UDP one datagram of at most

@@ -61,6 +61,8 @@ pub struct MockPlatform<K: Kv + 'static = MemKv, M: MfgStore + 'static = MemKv> 
     pub uart: MockUartControl,
     /// Seeded random bytes.
     pub entropy: SeededEntropy,
+    /// TLS: none by default; tests install one (e.g. `at-tls-rustls`).
+    pub tls: Box<dyn at_hal::tls::Tls + Send>,
 }
 
 impl MockPlatform<MemKv> {
@@ -96,6 +98,7 @@ impl<K: Kv + 'static, M: MfgStore + 'static> MockPlatform<K, M> {
             },
             uart: MockUartControl::default(),
             entropy: SeededEntropy::new(0),
+            tls: Box::new(at_hal::tls::NoTls),
         }
     }
 }
@@ -115,6 +118,7 @@ impl<K: Kv + 'static, M: MfgStore + 'static> Platform for MockPlatform<K, M> {
             system: &mut self.system,
             uart: &mut self.uart,
             entropy: &mut self.entropy,
+            tls: &mut *self.tls,
         }
     }
 }

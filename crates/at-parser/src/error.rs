@@ -189,6 +189,19 @@ pub enum ExecFail {
     PartitionsUnsupported,
     /// Private keys are not readable over AT.
     KeyReadRefused,
+    /// A certificate or key the SSL link or server needs is not in `mfg_nvs` (ESP-AT's
+    /// `NO CERT FOUND` / `NO PRVT_KEY FOUND` / `NO CA FOUND`).
+    CertMissing,
+    /// The entry exists and is empty (ESP-AT's log: `cert_len=0`).
+    CertEmpty,
+    /// The entry is not a valid PEM/DER certificate or key of its kind.
+    CertInvalid,
+    /// The private key does not belong to the certificate.
+    KeyMismatch,
+    /// The TLS implementation refused the credentials or parameters.
+    TlsConfig,
+    /// The TLS handshake failed (peer certificate rejected, alert, protocol error, timeout).
+    TlsHandshake,
 }
 
 impl ExecFail {
@@ -229,6 +242,12 @@ impl ExecFail {
             ExecFail::WriteCancelled => 0x117,
             ExecFail::PartitionsUnsupported => 0x120,
             ExecFail::KeyReadRefused => 0x130,
+            ExecFail::CertMissing => 0x140,
+            ExecFail::CertEmpty => 0x141,
+            ExecFail::CertInvalid => 0x142,
+            ExecFail::KeyMismatch => 0x143,
+            ExecFail::TlsConfig => 0x144,
+            ExecFail::TlsHandshake => 0x145,
         }
     }
 
@@ -309,6 +328,12 @@ impl ExecFail {
                 "private keys are not readable over AT (the firmware can enable it: \
                  Options::allow_key_readback)"
             }
+            ExecFail::CertMissing => "a certificate or key is not in mfg_nvs (write it with AT+SYSMFG)",
+            ExecFail::CertEmpty => "a certificate or key entry is empty (cert_len=0)",
+            ExecFail::CertInvalid => "a certificate or key entry is not valid PEM/DER of its kind",
+            ExecFail::KeyMismatch => "the private key does not belong to the certificate",
+            ExecFail::TlsConfig => "the TLS layer refused the credentials or parameters",
+            ExecFail::TlsHandshake => "the TLS handshake failed",
         }
     }
 }

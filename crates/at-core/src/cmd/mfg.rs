@@ -148,13 +148,13 @@ pub(crate) fn sysmfg_query<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) ->
 
 pub(crate) fn sysmfg_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     match a.int_in(0, 0..=2)? {
-        0 => erase(c, a),
+        0 => erase(c, call, a),
         1 => read(c, call, a),
-        _ => write(c, a),
+        _ => write(c, call, a),
     }
 }
 
-fn erase<P: Platform>(c: &mut Core<P>, a: &Args<'_>) -> Out<P> {
+fn erase<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     a.expect_count(2, 3)?;
     let ns = ascii(a, 1)?;
     let kv = c.platform.mfg();
@@ -164,6 +164,7 @@ fn erase<P: Platform>(c: &mut Core<P>, a: &Args<'_>) -> Out<P> {
         let key = ascii(a, 2)?;
         kv.erase(&ns, &key).map_err(|e| kv_error(e, format_args!("{ns}/{key}")))?;
     }
+    c.ssl_credentials_changed(&ns, call.now());
     ok()
 }
 
@@ -270,7 +271,7 @@ fn stream_read<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Option<Out<
     result
 }
 
-fn write<P: Platform>(c: &mut Core<P>, a: &Args<'_>) -> Out<P> {
+fn write<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>) -> Out<P> {
     a.expect_count(5, 5)?;
     let ns = ascii(a, 1)?;
     let key = ascii(a, 2)?;
@@ -301,10 +302,11 @@ fn write<P: Platform>(c: &mut Core<P>, a: &Args<'_>) -> Out<P> {
         }
     };
     c.platform.mfg().set(&ns, &key, value).map_err(|e| kv_error(e, format_args!("{ns}/{key}")))?;
+    c.ssl_credentials_changed(&ns, call.now());
     ok()
 }
 
-fn write_data<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, ev: DataEvent<'_>) -> DataFlow<Core<P>> {
+fn write_data<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, ev: DataEvent<'_>) -> DataFlow<Core<P>> {
     match ev {
         DataEvent::Bytes(b) => {
             if let Some(w) = c.st.mfg.write.as_mut() {
@@ -324,6 +326,9 @@ fn write_data<P: Platform>(c: &mut Core<P>, _: &mut Call<'_>, ev: DataEvent<'_>)
             };
             let value = if w.string { Value::Str(&w.data) } else { Value::Blob(&w.data) };
             let r = c.platform.mfg().set(&w.namespace, &w.key, value);
+            if r.is_ok() {
+                c.ssl_credentials_changed(&w.namespace, call.now());
+            }
             DataFlow::done(
                 r.map(|()| Reply::Done(at_parser::ResultCode::Ok))
                     .map_err(|e| kv_error(e, format_args!("{}/{}", w.namespace, w.key))),

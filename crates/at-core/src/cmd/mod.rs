@@ -119,6 +119,13 @@ impl<P: Platform> Core<P> {
         row!("+CIPDOMAIN", set = tcpip::util::cipdomain_set::<P>),
         row!("+CIPDNS", query = tcpip::util::cipdns_query::<P>, set = tcpip::util::cipdns_set::<P>),
         row!("+PING", set = tcpip::util::ping_set::<P>),
+        row!("+CIPSSLCCONF", query = tcpip::ssl::cconf_query::<P>, set = tcpip::ssl::cconf_set::<P>),
+        row!("+CIPSSLCSNI", query = tcpip::ssl::sni_query::<P>, set = tcpip::ssl::sni_set::<P>),
+        row!("+CIPSSLCCN", query = tcpip::ssl::cn_query::<P>, set = tcpip::ssl::cn_set::<P>),
+        row!("+CIPSSLCALPN", query = tcpip::ssl::alpn_query::<P>, set = tcpip::ssl::alpn_set::<P>),
+        row!("+CIPSSLCCIPHER", query = tcpip::ssl::cipher_query::<P>, set = tcpip::ssl::cipher_set::<P>),
+        row!("+CIPSSLCPSK", query = tcpip::ssl::psk_query::<P>, set = tcpip::ssl::psk_set::<P>),
+        row!("+CIPSSLCPSKHEX", query = tcpip::ssl::psk_query::<P>, set = tcpip::ssl::psk_set::<P>),
         row!("+SYSMFG", query = mfg::sysmfg_query::<P>, set = mfg::sysmfg_set::<P>),
         row!("+SYSFLASH", query = mfg::sysflash_query::<P>, set = mfg::sysflash_set::<P>),
     ];

@@ -105,8 +105,29 @@ fn start<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a: &Args<'_>, ex: bo
         keepalive_s,
         timeout_ms,
     };
+    if proto == Proto::Ssl && c.st.tcpip.links.get(id).is_some() {
+        log::warn!("AT+CIPSTART: ALREADY CONNECTED (link {id})");
+        return Err(refuse("ALREADY CONNECTED: the link id is in use"));
+    }
+    let session = if proto == Proto::Ssl {
+        // Credentials and settings are checked now: a missing certificate is this command's
+        // ERROR (ESP-AT: +ERRNO:0x4301), before any socket exists.
+        let s = c.ssl_client_session(id, host, call.now()).inspect_err(|_| {
+            if c.st.basic.syslog {
+                call.line(format_args!("+ERRNO:0x4301"));
+            }
+        })?;
+        Some(s)
+    } else {
+        None
+    };
     let net = c.platform.net();
-    match t.links.connect(net, id, &connect, call.now()) {
+    let t = &mut c.st.tcpip;
+    let started = match session {
+        Some(s) => t.links.connect_tls(net, id, &connect, s, call.now()),
+        None => t.links.connect(net, id, &connect, call.now()),
+    };
+    match started {
         Ok(()) => {}
         Err(LinkError::InUse) => {
             log::warn!("AT+CIPSTART: ALREADY CONNECTED (link {id})");
@@ -153,6 +174,12 @@ fn start_poll<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>) -> Option<Out<P
             // No CLOSED for a connect that failed (ESP-AT).
             let _ = t.links.close(c.platform.net(), id);
             Some(Err(connect_failed(c, call, LinkError::Net(e))))
+        }
+        ConnectState::TlsFailed(e) => {
+            // The server failed verification (or the handshake failed): no CONNECT, ever.
+            t.awaiting = None;
+            let _ = t.links.close(c.platform.net(), id);
+            Some(Err(super::ssl::handshake_error(e)))
         }
     }
 }
@@ -310,11 +337,15 @@ pub(crate) fn cipserver_set<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, a
                     Err(refuse("a server is already running with other parameters"))
                 };
             }
-            if proto == Proto::Ssl {
-                return Err(super::link_error(LinkError::NoTls));
-            }
+            // SSL: the credentials are read and checked now; any problem is this command's
+            // ERROR and no listener exists (ESP-AT answers OK and fails every connection).
+            let acceptor = if proto == Proto::Ssl { Some(c.ssl_acceptor(ca, call.now())?) } else { None };
             let net = c.platform.net();
-            c.st.tcpip.links.listen(net, port, proto).map_err(|e| {
+            let listening = match acceptor {
+                Some(a) => c.st.tcpip.links.listen_tls(net, port, a),
+                None => c.st.tcpip.links.listen(net, port, proto),
+            };
+            listening.map_err(|e| {
                 if c.st.basic.syslog {
                     call.line(format_args!("+ERRNO:0x{:x}", 0x4004));
                 }

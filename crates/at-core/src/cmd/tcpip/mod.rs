@@ -10,6 +10,7 @@
 pub(crate) mod conn;
 pub(crate) mod recv;
 pub(crate) mod send;
+pub(crate) mod ssl;
 pub(crate) mod store;
 pub(crate) mod util;
 
@@ -107,6 +108,8 @@ pub(crate) struct Tcpip {
     pub server_netif: u8,
     /// A TCP/SSL link was open since boot (AT+CIPSTATUS's state 4).
     pub had_tcp_link: bool,
+    /// Each link slot's SSL client settings (AT+CIPSSLC*).
+    pub ssl: [ssl::SslConf; MAX_LINKS],
 }
 
 impl Tcpip {
@@ -135,6 +138,7 @@ impl Tcpip {
             server_ca: false,
             server_netif: 0,
             had_tcp_link: false,
+            ssl: Default::default(),
         }
     }
 }
@@ -201,8 +205,10 @@ impl<P: Platform> Core<P> {
     /// Deliver what the links have for the host (bounded: one chunk per link per poll) and
     /// run the passthrough timers.
     pub(crate) fn poll_tcpip(&mut self, now: Instant, urc: &mut Urc<'_>) {
+        let unix_time = self.wall_time(now);
         let net = self.platform.net();
         let t = &mut self.st.tcpip;
+        t.links.set_unix_time(unix_time);
         t.links.poll(net, now);
         // Link events first: CONNECT before the data of that link, CLOSED after it.
         while urc.can_emit() {
@@ -277,35 +283,45 @@ impl<P: Platform> Core<P> {
 
     fn passthrough_timers(&mut self, now: Instant) {
         let net = self.platform.net();
-        let t = &mut self.st.tcpip;
+        let _ = net;
+        let retry = Duration::from_millis(u64::from(self.st.tcpip.reconnintv) * 100);
         // A dropped passthrough link: reconnect after AT+CIPRECONNINTV.
-        if let Some(p) = &mut t.passthrough
-            && let Some(at) = p.reconnect_at
-            && now >= at
-        {
-            p.reconnect_at = None;
-            let id = p.link;
-            if t.links.get(id).is_none()
-                && let Some(target) = t.last_target.clone()
+        let due = self
+            .st
+            .tcpip
+            .passthrough
+            .as_ref()
+            .and_then(|p| p.reconnect_at.filter(|&at| now >= at).map(|_| p.link));
+        if let Some(id) = due {
+            if let Some(p) = &mut self.st.tcpip.passthrough {
+                p.reconnect_at = None;
+            }
+            if self.st.tcpip.links.get(id).is_none()
+                && let Some(target) = self.st.tcpip.last_target.clone()
             {
                 log::info!("passthrough: reconnecting to {}:{}", target.host, target.port);
-                match t.links.connect(net, id, &target.connect(), now) {
-                    Ok(()) => t.links.unawait(id),
+                match self.connect_target(id, &target, now) {
+                    Ok(()) => self.st.tcpip.links.unawait(id),
                     Err(e) => {
                         log::warn!("passthrough reconnect: {e}");
-                        p.reconnect_at = Some(now + Duration::from_millis(u64::from(t.reconnintv) * 100));
+                        if let Some(p) = &mut self.st.tcpip.passthrough {
+                            p.reconnect_at = Some(now + retry);
+                        }
                     }
                 }
             }
         }
+        let has_ip = self.platform.net().ip_config().is_some();
+        let t = &mut self.st.tcpip;
         // A reconnect that failed: try again later.
         if let Some(p) = &mut t.passthrough
             && p.reconnect_at.is_none()
-            && let ConnectState::Failed(e) = t.links.connect_state(p.link)
+            && let state @ (ConnectState::Failed(_) | ConnectState::TlsFailed(_)) =
+                t.links.connect_state(p.link)
             && t.links.get(p.link).is_some()
         {
-            log::warn!("passthrough reconnect failed: {e}");
-            let _ = t.links.close(net, p.link);
+            log::warn!("passthrough reconnect failed: {state:?}");
+            let _ = t.links.close(self.platform.net(), p.link);
             p.reconnect_at = Some(now + Duration::from_millis(u64::from(t.reconnintv) * 100));
         }
         // AT+SAVETRANSLINK: connect once the station has an address, then enter passthrough.
@@ -315,22 +331,24 @@ impl<P: Platform> Core<P> {
             && t.boot_connect.is_none()
             && retry_due
             && t.links.get(0).is_none()
-            && net.ip_config().is_some()
+            && has_ip
         {
             let target = t.translink.as_ref().map(TransLink::target);
             if let Some(target) = target {
-                match t.links.connect(net, 0, &target.connect(), now) {
+                match self.connect_target(0, &target, now) {
                     Ok(()) => {
-                        t.boot_connect = Some(0);
-                        t.last_target = Some(target);
+                        self.st.tcpip.boot_connect = Some(0);
+                        self.st.tcpip.last_target = Some(target);
                     }
                     Err(e) => {
                         log::warn!("AT+SAVETRANSLINK connect: {e}");
-                        t.translink_at = Some(now + Duration::from_millis(u64::from(t.reconnintv) * 100));
+                        self.st.tcpip.translink_at = Some(now + retry);
                     }
                 }
             }
         }
+        let net = self.platform.net();
+        let t = &mut self.st.tcpip;
         if let Some(id) = t.boot_connect {
             match t.links.connect_state(id) {
                 ConnectState::Pending => {}
@@ -342,14 +360,32 @@ impl<P: Platform> Core<P> {
                     // ESP-AT prints `\r\n>` and is in passthrough at once.
                     self.autostart = Some(send::passthrough_phase(b"\r\n>"));
                 }
-                ConnectState::Failed(e) => {
-                    log::warn!("AT+SAVETRANSLINK connect failed: {e}; retrying");
+                ConnectState::Failed(_) | ConnectState::TlsFailed(_) => {
+                    let e = t.links.connect_state(id);
+                    log::warn!("AT+SAVETRANSLINK connect failed: {e:?}; retrying");
                     let _ = t.links.close(net, id);
                     t.boot_connect = None;
                     t.translink_at = Some(now + Duration::from_millis(u64::from(t.reconnintv) * 100));
                 }
             }
         }
+    }
+
+    /// Open a link to a stored target (passthrough reconnect, AT+SAVETRANSLINK): SSL ones
+    /// with a session made from the slot's AT+CIPSSLC* settings.
+    pub(crate) fn connect_target(&mut self, id: u8, target: &Target, now: Instant) -> Result<(), AtError> {
+        let session = if target.proto == Proto::Ssl {
+            Some(self.ssl_client_session(id, &target.host, now)?)
+        } else {
+            None
+        };
+        let net = self.platform.net();
+        let links = &mut self.st.tcpip.links;
+        match session {
+            Some(s) => links.connect_tls(net, id, &target.connect(), s, now),
+            None => links.connect(net, id, &target.connect(), now),
+        }
+        .map_err(link_error)
     }
 
     /// The earliest time the family has work. Printing is due only when it fits in

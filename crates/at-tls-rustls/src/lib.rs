@@ -1,0 +1,712 @@
+//! # at-tls-rustls: the TLS boundary of `at-hal` on rustls
+//!
+//! [`RustlsTls`] implements [`at_hal::tls::Tls`] with rustls 0.23's unbuffered API: rustls
+//! never owns a socket or a growing buffer; each [`RustlsSession`] holds three buffers of fixed
+//! capacity (received ciphertext, ciphertext to send, decrypted data) and does bounded work per
+//! [`TlsSession::process`] call. The crypto provider is *ring*.
+//!
+//! ## Verification
+//!
+//! * Server side, `client_ca` given: clients must present a certificate that chains to it
+//!   (no certificate, or another CA's, fails the handshake).
+//! * Client side, `server_ca` given (ESP-AT auth modes 2 and 3): the server's chain must lead
+//!   to it, and its name must match `common_name`, else the SNI, else the host name. A numeric
+//!   host with neither is not name-checked (ESP-AT does not set a host name for an address).
+//!   Without `server_ca` (modes 0 and 1) the server is not verified, as ESP-AT; the handshake
+//!   signature is still checked.
+//! * Time: validity periods are checked against the SNTP-set clock passed in
+//!   (`unix_time`). Before the first SNTP sync (`None`), everything else is checked — chain,
+//!   signatures, key usage, name — but not the validity period: a device whose clock still
+//!   reads 1970 would otherwise reject every certificate.
+//!
+//! ## Memory per session
+//!
+//! [`INCOMING_CAPACITY`] (one whole TLS record: rustls decrypts in place),
+//! [`PLAINTEXT_CAPACITY`] (decrypted data waiting for the link; records are only decrypted when
+//! one fits), and at most [`OUTGOING_CAPACITY`] of ciphertext to send, plus rustls' own state.
+
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use at_hal::tls::{
+    ClientParams, Identity, KeyEncoding, ServerParams, Tls, TlsAcceptor, TlsError, TlsSession,
+};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{UnbufferedClientConnection, WebPkiServerVerifier};
+use rustls::crypto::{
+    CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature,
+};
+use rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer, ServerName,
+    UnixTime,
+};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{UnbufferedServerConnection, WebPkiClientVerifier};
+use rustls::time_provider::TimeProvider;
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
+
+/// Received ciphertext held at most: one whole TLS record (16 KiB of plaintext, the 5-byte
+/// header and up to 256 bytes of AEAD/padding overhead), as rustls needs a record whole.
+pub const INCOMING_CAPACITY: usize = 16 * 1024 + 5 + 256;
+/// Decrypted data held at most (one record's worth).
+pub const PLAINTEXT_CAPACITY: usize = 16 * 1024;
+/// Ciphertext waiting for the socket, at most (handshake flights grow the buffer up to this).
+pub const OUTGOING_CAPACITY: usize = 24 * 1024;
+/// Plaintext encrypted per [`TlsSession::write`] call at most (one record).
+const MAX_WRITE: usize = 4096;
+/// Bound on state-machine steps per [`TlsSession::process`] call.
+const MAX_STEPS: usize = 32;
+
+/// The clock sessions verify against: seconds since the epoch, 0 = not synced yet.
+#[derive(Default)]
+struct Clock(AtomicU64);
+
+impl Clock {
+    fn set(&self, unix: Option<u64>) {
+        self.0.store(unix.unwrap_or(0), Ordering::Relaxed);
+    }
+    fn get(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|&t| t != 0)
+    }
+}
+
+impl TimeProvider for Clock {
+    fn current_time(&self) -> Option<UnixTime> {
+        // Before a sync, a fixed early time; the verifiers below ignore validity errors then.
+        Some(UnixTime::since_unix_epoch(core::time::Duration::from_secs(self.get().unwrap_or(1))))
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({:?})", self.get())
+    }
+}
+
+/// rustls (ring) as the platform's TLS.
+#[derive(Debug, Clone)]
+pub struct RustlsTls {
+    provider: Arc<CryptoProvider>,
+}
+
+impl Default for RustlsTls {
+    fn default() -> Self {
+        RustlsTls { provider: Arc::new(rustls::crypto::ring::default_provider()) }
+    }
+}
+
+/// A server configuration: rustls' config and the clock its client verifier reads.
+#[derive(Debug, Clone)]
+pub struct RustlsAcceptor {
+    config: Arc<rustls::ServerConfig>,
+    clock: Arc<Clock>,
+}
+
+impl TlsAcceptor for RustlsAcceptor {
+    fn accept(&mut self, unix_time: Option<u64>) -> Result<Box<dyn TlsSession>, TlsError> {
+        self.clock.set(unix_time);
+        let conn = UnbufferedServerConnection::new(self.config.clone())
+            .map_err(|_| TlsError::Internal("cannot start a server session"))?;
+        Ok(Box::new(RustlsSession::new(Conn::Server(conn))))
+    }
+}
+
+fn key_der(identity: &Identity<'_>) -> PrivateKeyDer<'static> {
+    let key = identity.key.to_vec();
+    match identity.key_encoding {
+        KeyEncoding::Pkcs1 => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(key)),
+        KeyEncoding::Pkcs8 => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+        KeyEncoding::Sec1 => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(key)),
+    }
+}
+
+fn chain(certs: &[&[u8]]) -> Vec<CertificateDer<'static>> {
+    certs.iter().map(|c| CertificateDer::from(c.to_vec())).collect()
+}
+
+fn roots(certs: &[&[u8]]) -> Result<RootCertStore, TlsError> {
+    let mut store = RootCertStore::empty();
+    for c in certs {
+        store
+            .add(CertificateDer::from(c.to_vec()))
+            .map_err(|_| TlsError::BadCredential("a CA certificate is not a usable trust anchor"))?;
+    }
+    if store.is_empty() {
+        return Err(TlsError::BadCredential("no CA certificate"));
+    }
+    Ok(store)
+}
+
+/// Validity errors are ignored until the clock is synced.
+fn time_tolerant(clock: &Clock, e: &rustls::Error) -> bool {
+    clock.get().is_none()
+        && matches!(
+            e,
+            rustls::Error::InvalidCertificate(
+                CertificateError::Expired
+                    | CertificateError::NotValidYet
+                    | CertificateError::ExpiredContext { .. }
+                    | CertificateError::NotValidYetContext { .. }
+            )
+        )
+}
+
+#[derive(Debug)]
+struct ClientAuth {
+    inner: Arc<dyn ClientCertVerifier>,
+    clock: Arc<Clock>,
+}
+
+impl ClientCertVerifier for ClientAuth {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        match self.inner.verify_client_cert(end_entity, intermediates, now) {
+            Err(e) if time_tolerant(&self.clock, &e) => Ok(ClientCertVerified::assertion()),
+            r => r,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// How a client link checks its server.
+#[derive(Debug)]
+struct ServerAuth {
+    /// `None`: not verified (ESP-AT modes 0 and 1); signatures still are.
+    inner: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
+    /// The name to check instead of the SNI (AT+CIPSSLCCN); `None` with `check_name` false:
+    /// no name check (a numeric host).
+    name: Option<ServerName<'static>>,
+    check_name: bool,
+    clock: Arc<Clock>,
+}
+
+impl ServerCertVerifier for ServerAuth {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(inner) = &self.inner else { return Ok(ServerCertVerified::assertion()) };
+        let name = self.name.as_ref().unwrap_or(server_name);
+        match inner.verify_server_cert(end_entity, intermediates, name, ocsp_response, now) {
+            Err(e) if time_tolerant(&self.clock, &e) => Ok(ServerCertVerified::assertion()),
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
+            r => r,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+fn config_error(e: rustls::Error) -> TlsError {
+    match e {
+        rustls::Error::General(_) | rustls::Error::InconsistentKeys(_) => {
+            TlsError::BadCredential("the private key does not match the certificate or is unusable")
+        }
+        _ => TlsError::BadCredential("rejected by rustls"),
+    }
+}
+
+impl RustlsTls {
+    /// The acceptor, typed (tests and benches).
+    pub fn acceptor(&mut self, p: &ServerParams<'_>) -> Result<RustlsAcceptor, TlsError> {
+        let clock = Arc::new(Clock::default());
+        clock.set(p.unix_time);
+        let builder = rustls::ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .map_err(|_| TlsError::Internal("protocol versions"))?;
+        let builder = match p.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let inner =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), self.provider.clone())
+                        .build()
+                        .map_err(|_| TlsError::BadCredential("server_ca cannot verify clients"))?;
+                builder.with_client_cert_verifier(Arc::new(ClientAuth { inner, clock: clock.clone() }))
+            }
+        };
+        let mut config =
+            builder.with_single_cert(chain(p.identity.chain), key_der(&p.identity)).map_err(config_error)?;
+        config.time_provider = clock.clone();
+        // No session tickets or resumption state to keep per client on a small device.
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+        Ok(RustlsAcceptor { config: Arc::new(config), clock })
+    }
+
+    /// A client session, typed (tests and benches).
+    pub fn client_session(&mut self, p: &ClientParams<'_>) -> Result<RustlsSession, TlsError> {
+        let clock = Arc::new(Clock::default());
+        clock.set(p.unix_time);
+        let mut provider = (*self.provider).clone();
+        if let Some(ids) = p.cipher_suites {
+            let mut suites = Vec::new();
+            for &id in ids {
+                let suite = provider
+                    .cipher_suites
+                    .iter()
+                    .find(|s| u16::from(s.suite()) == id)
+                    .ok_or(TlsError::Unsupported("a cipher suite rustls does not offer"))?;
+                suites.push(*suite);
+            }
+            provider.cipher_suites = suites;
+        }
+        let provider = Arc::new(provider);
+        let algorithms = provider.signature_verification_algorithms;
+        let numeric = p.host.parse::<std::net::IpAddr>().is_ok();
+        // SNI: AT+CIPSSLCSNI, else the host name (never an address).
+        let sni = p.sni.or((!numeric).then_some(p.host));
+        let connect_name: ServerName<'static> = match sni {
+            Some(n) => ServerName::try_from(n.to_owned())
+                .map_err(|_| TlsError::Unsupported("not a valid server name"))?,
+            None => ServerName::try_from(p.host.to_owned())
+                .map_err(|_| TlsError::Unsupported("not a valid host"))?,
+        };
+        let check = p.common_name.or(sni);
+        let name = match check {
+            Some(n) => Some(
+                ServerName::try_from(n.to_owned())
+                    .map_err(|_| TlsError::Unsupported("not a valid common name"))?,
+            ),
+            None => None,
+        };
+        let inner = match p.server_ca {
+            None => None,
+            Some(ca) => Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots(ca)?), provider.clone())
+                    .build()
+                    .map_err(|_| TlsError::BadCredential("client_ca cannot verify servers"))?,
+            ),
+        };
+        let verifier =
+            ServerAuth { inner, algorithms, name, check_name: check.is_some(), clock: clock.clone() };
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .map_err(|_| TlsError::Unsupported("no protocol version left with these cipher suites"))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier));
+        let mut config = match &p.identity {
+            None => builder.with_no_client_auth(),
+            Some(id) => builder.with_client_auth_cert(chain(id.chain), key_der(id)).map_err(config_error)?,
+        };
+        config.alpn_protocols = p.alpn.iter().map(|a| a.to_vec()).collect();
+        config.time_provider = clock;
+        config.resumption = rustls::client::Resumption::disabled();
+        config.enable_sni = sni.is_some();
+        let conn = UnbufferedClientConnection::new(Arc::new(config), connect_name)
+            .map_err(|_| TlsError::Internal("cannot start a client session"))?;
+        Ok(RustlsSession::new(Conn::Client(conn)))
+    }
+}
+
+impl Tls for RustlsTls {
+    fn server(&mut self, p: &ServerParams<'_>) -> Result<Box<dyn TlsAcceptor>, TlsError> {
+        Ok(Box::new(self.acceptor(p)?))
+    }
+
+    fn client(&mut self, p: &ClientParams<'_>) -> Result<Box<dyn TlsSession>, TlsError> {
+        Ok(Box::new(self.client_session(p)?))
+    }
+}
+
+enum Conn {
+    Client(UnbufferedClientConnection),
+    Server(UnbufferedServerConnection),
+}
+
+/// One connection (see [`TlsSession`]).
+pub struct RustlsSession {
+    conn: Conn,
+    incoming: Vec<u8>,
+    in_used: usize,
+    outgoing: Vec<u8>,
+    plain: Vec<u8>,
+    plain_read: usize,
+    handshaking: bool,
+    peer_closed: bool,
+    closed: bool,
+    close_wanted: bool,
+    close_queued: bool,
+    failed: Option<TlsError>,
+    negotiated: Option<(u16, u16)>,
+}
+
+impl std::fmt::Debug for RustlsSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RustlsSession")
+            .field("handshaking", &self.handshaking)
+            .field("incoming", &self.in_used)
+            .field("outgoing", &self.outgoing.len())
+            .field("plain", &(self.plain.len() - self.plain_read))
+            .finish()
+    }
+}
+
+fn map_error(e: &rustls::Error) -> TlsError {
+    use rustls::Error as E;
+    match e {
+        E::AlertReceived(a) => TlsError::AlertReceived(u8::from(*a)),
+        E::InvalidCertificate(c) => TlsError::PeerCertificate(match c {
+            CertificateError::UnknownIssuer => "not signed by a trusted CA",
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired",
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => "not valid yet",
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "issued for another name"
+            }
+            CertificateError::BadSignature => "bad signature",
+            _ => "invalid",
+        }),
+        E::NoCertificatesPresented => TlsError::PeerCertificate("no certificate presented"),
+        E::PeerIncompatible(_) => TlsError::Protocol("no protocol version or cipher suite in common"),
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
+            TlsError::Protocol("unexpected or malformed message")
+        }
+        E::PeerMisbehaved(_) => TlsError::Protocol("the peer misbehaved"),
+        E::DecryptError => TlsError::Protocol("a record failed to decrypt"),
+        _ => TlsError::Protocol("handshake failed"),
+    }
+}
+
+impl RustlsSession {
+    fn new(conn: Conn) -> Self {
+        RustlsSession {
+            conn,
+            incoming: vec![0; INCOMING_CAPACITY],
+            in_used: 0,
+            outgoing: Vec::new(),
+            plain: Vec::new(),
+            plain_read: 0,
+            handshaking: true,
+            peer_closed: false,
+            closed: false,
+            close_wanted: false,
+            close_queued: false,
+            failed: None,
+            negotiated: None,
+        }
+    }
+
+    fn plain_room(&self) -> usize {
+        PLAINTEXT_CAPACITY - (self.plain.len() - self.plain_read)
+    }
+
+    /// One step: returns whether to continue.
+    fn step(&mut self, write: Option<&[u8]>, wrote: &mut usize) -> Result<bool, TlsError> {
+        // Compact the plaintext buffer once it is read.
+        if self.plain_read == self.plain.len() {
+            self.plain.clear();
+            self.plain_read = 0;
+        }
+        let plain_room = self.plain_room();
+        let (discard, go_on) = match &mut self.conn {
+            Conn::Client(c) => {
+                let status = c.process_tls_records(&mut self.incoming[..self.in_used]);
+                handle(
+                    status,
+                    plain_room,
+                    &mut self.plain,
+                    &mut self.outgoing,
+                    write,
+                    wrote,
+                    &mut self.close_wanted,
+                    &mut self.close_queued,
+                    &mut self.handshaking,
+                    &mut self.peer_closed,
+                    &mut self.closed,
+                )?
+            }
+            Conn::Server(c) => {
+                let status = c.process_tls_records(&mut self.incoming[..self.in_used]);
+                handle(
+                    status,
+                    plain_room,
+                    &mut self.plain,
+                    &mut self.outgoing,
+                    write,
+                    wrote,
+                    &mut self.close_wanted,
+                    &mut self.close_queued,
+                    &mut self.handshaking,
+                    &mut self.peer_closed,
+                    &mut self.closed,
+                )?
+            }
+        };
+        if discard > 0 {
+            self.incoming.copy_within(discard..self.in_used, 0);
+            self.in_used -= discard;
+        }
+        if !self.handshaking && self.negotiated.is_none() {
+            let (v, s) = match &self.conn {
+                Conn::Client(c) => (c.protocol_version(), c.negotiated_cipher_suite()),
+                Conn::Server(c) => (c.protocol_version(), c.negotiated_cipher_suite()),
+            };
+            if let (Some(v), Some(s)) = (v, s) {
+                self.negotiated = Some((u16::from(v), u16::from(s.suite())));
+            }
+        }
+        Ok(go_on)
+    }
+
+    fn run(&mut self, write: Option<&[u8]>) -> Result<usize, TlsError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let mut wrote = 0;
+        for _ in 0..MAX_STEPS {
+            match self.step(write.filter(|_| wrote == 0), &mut wrote) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    log::debug!("TLS: {e}");
+                    self.failed = Some(e);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(wrote)
+    }
+}
+
+/// Room for `need` more bytes of ciphertext, within [`OUTGOING_CAPACITY`].
+fn reserve(out: &mut Vec<u8>, need: usize) -> Option<usize> {
+    let start = out.len();
+    if start + need > OUTGOING_CAPACITY {
+        return None;
+    }
+    out.resize(start + need, 0);
+    Some(start)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle<D>(
+    status: UnbufferedStatus<'_, '_, D>,
+    plain_room: usize,
+    plain: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+    write: Option<&[u8]>,
+    wrote: &mut usize,
+    close_wanted: &mut bool,
+    close_queued: &mut bool,
+    handshaking: &mut bool,
+    peer_closed: &mut bool,
+    closed: &mut bool,
+) -> Result<(usize, bool), TlsError> {
+    let UnbufferedStatus { mut discard, state } = status;
+    let state = state.map_err(|e| map_error(&e))?;
+    let go_on = match state {
+        ConnectionState::ReadTraffic(mut r) => {
+            // Decrypt one record only when a whole one fits: data waits in the socket (TCP
+            // flow control) rather than growing the buffer.
+            if plain_room < 16 * 1024 {
+                return Ok((discard, false));
+            }
+            match r.next_record() {
+                Some(rec) => {
+                    let rec = rec.map_err(|e| map_error(&e))?;
+                    discard += rec.discard;
+                    plain.extend_from_slice(rec.payload);
+                    true
+                }
+                None => true,
+            }
+        }
+        // Early data is never enabled (max_early_data_size stays 0), so this cannot come.
+        ConnectionState::ReadEarlyData(_) => return Err(TlsError::Protocol("unexpected early data")),
+        ConnectionState::EncodeTlsData(mut e) => {
+            let mut need = 2048;
+            loop {
+                let Some(start) = reserve(out, need) else {
+                    return Err(TlsError::Internal("handshake flight larger than the send buffer"));
+                };
+                match e.encode(&mut out[start..]) {
+                    Ok(n) => {
+                        out.truncate(start + n);
+                        break;
+                    }
+                    Err(EncodeError::InsufficientSize(s)) => {
+                        out.truncate(start);
+                        need = s.required_size;
+                    }
+                    Err(_) => {
+                        out.truncate(start);
+                        return Err(TlsError::Internal("encode"));
+                    }
+                }
+            }
+            true
+        }
+        ConnectionState::TransmitTlsData(t) => {
+            // The caller sends `outgoing` in order; nothing else depends on when.
+            t.done();
+            true
+        }
+        ConnectionState::BlockedHandshake => false,
+        ConnectionState::WriteTraffic(mut w) => {
+            *handshaking = false;
+            if *close_wanted && !*close_queued {
+                let start = reserve(out, 64).ok_or(TlsError::Internal("no room for close_notify"))?;
+                match w.queue_close_notify(&mut out[start..]) {
+                    Ok(n) => out.truncate(start + n),
+                    Err(_) => out.truncate(start),
+                }
+                *close_queued = true;
+                return Ok((discard, false));
+            }
+            if let Some(data) = write
+                && *wrote == 0
+                && !data.is_empty()
+                && !*close_queued
+            {
+                let n = data.len().min(MAX_WRITE);
+                let Some(start) = reserve(out, n + 64) else { return Ok((discard, false)) };
+                match w.encrypt(&data[..n], &mut out[start..]) {
+                    Ok(k) => {
+                        out.truncate(start + k);
+                        *wrote = n;
+                    }
+                    Err(EncryptError::InsufficientSize(_)) => out.truncate(start),
+                    Err(_) => {
+                        out.truncate(start);
+                        return Err(TlsError::Internal("encrypt"));
+                    }
+                }
+            }
+            false
+        }
+        ConnectionState::PeerClosed => {
+            *peer_closed = true;
+            *handshaking = false;
+            false
+        }
+        ConnectionState::Closed => {
+            *peer_closed = true;
+            *closed = true;
+            false
+        }
+        _ => false,
+    };
+    Ok((discard, go_on))
+}
+
+impl TlsSession for RustlsSession {
+    fn incoming_space(&mut self) -> &mut [u8] {
+        &mut self.incoming[self.in_used..]
+    }
+
+    fn received(&mut self, n: usize) {
+        self.in_used = (self.in_used + n).min(self.incoming.len());
+    }
+
+    fn process(&mut self) -> Result<(), TlsError> {
+        self.run(None).map(|_| ())
+    }
+
+    fn outgoing(&self) -> &[u8] {
+        &self.outgoing
+    }
+
+    fn sent(&mut self, n: usize) {
+        let n = n.min(self.outgoing.len());
+        self.outgoing.drain(..n);
+        if self.outgoing.is_empty() && self.outgoing.capacity() > 4096 {
+            self.outgoing.shrink_to(4096);
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> usize {
+        let avail = &self.plain[self.plain_read..];
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.plain_read += n;
+        if self.plain_read == self.plain.len() {
+            self.plain.clear();
+            self.plain_read = 0;
+        }
+        n
+    }
+
+    fn readable(&self) -> usize {
+        self.plain.len() - self.plain_read
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<usize, TlsError> {
+        if self.handshaking || data.is_empty() {
+            return Ok(0);
+        }
+        if self.closed || self.close_wanted {
+            return Err(TlsError::Closed);
+        }
+        self.run(Some(data))
+    }
+
+    fn is_handshaking(&self) -> bool {
+        self.handshaking
+    }
+
+    fn peer_closed(&self) -> bool {
+        self.peer_closed
+    }
+
+    fn close(&mut self) {
+        if !self.close_wanted {
+            self.close_wanted = true;
+            let _ = self.run(None);
+        }
+    }
+
+    fn negotiated(&self) -> Option<(u16, u16)> {
+        self.negotiated
+    }
+}
