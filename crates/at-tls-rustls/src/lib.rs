@@ -15,9 +15,10 @@
 //!   Without `server_ca` (modes 0 and 1) the server is not verified, as ESP-AT; the handshake
 //!   signature is still checked.
 //! * Time: validity periods are checked against the SNTP-set clock passed in
-//!   (`unix_time`). Before the first SNTP sync (`None`), everything else is checked — chain,
-//!   signatures, key usage, name — but not the validity period: a device whose clock still
-//!   reads 1970 would otherwise reject every certificate.
+//!   (`unix_time`). Before the first SNTP sync (`None`) the chain is verified at the instant
+//!   the peer's certificate became valid: chain, signatures, key usage and name are all
+//!   checked, the dates are not (a device whose clock still reads 1970 would otherwise reject
+//!   every certificate). Run `AT+CIPSNTPCFG` first to have dates checked.
 //!
 //! ## Memory per session
 //!
@@ -140,18 +141,18 @@ fn roots(certs: &[&[u8]]) -> Result<RootCertStore, TlsError> {
     Ok(store)
 }
 
-/// Validity errors are ignored until the clock is synced.
-fn time_tolerant(clock: &Clock, e: &rustls::Error) -> bool {
-    clock.get().is_none()
-        && matches!(
-            e,
-            rustls::Error::InvalidCertificate(
-                CertificateError::Expired
-                    | CertificateError::NotValidYet
-                    | CertificateError::ExpiredContext { .. }
-                    | CertificateError::NotValidYetContext { .. }
-            )
-        )
+/// The instant to verify `leaf` at: the synced clock, or — before the first sync — the start
+/// of the leaf's validity, so that the chain, signatures, usages and name are all checked
+/// and only the dates are not.
+fn verify_time(clock: &Clock, leaf: &CertificateDer<'_>, now: UnixTime) -> UnixTime {
+    if clock.get().is_some() {
+        return now;
+    }
+    use der::Decode;
+    match x509_cert::Certificate::from_der(leaf.as_ref()) {
+        Ok(c) => UnixTime::since_unix_epoch(c.tbs_certificate().validity().not_before.to_unix_duration()),
+        Err(_) => now,
+    }
 }
 
 #[derive(Debug)]
@@ -170,10 +171,7 @@ impl ClientCertVerifier for ClientAuth {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        match self.inner.verify_client_cert(end_entity, intermediates, now) {
-            Err(e) if time_tolerant(&self.clock, &e) => Ok(ClientCertVerified::assertion()),
-            r => r,
-        }
+        self.inner.verify_client_cert(end_entity, intermediates, verify_time(&self.clock, end_entity, now))
     }
     fn verify_tls12_signature(
         &self,
@@ -220,8 +218,8 @@ impl ServerCertVerifier for ServerAuth {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let Some(inner) = &self.inner else { return Ok(ServerCertVerified::assertion()) };
         let name = self.name.as_ref().unwrap_or(server_name);
-        match inner.verify_server_cert(end_entity, intermediates, name, ocsp_response, now) {
-            Err(e) if time_tolerant(&self.clock, &e) => Ok(ServerCertVerified::assertion()),
+        let at = verify_time(&self.clock, end_entity, now);
+        match inner.verify_server_cert(end_entity, intermediates, name, ocsp_response, at) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.check_name => Ok(ServerCertVerified::assertion()),
@@ -395,6 +393,7 @@ impl std::fmt::Debug for RustlsSession {
 
 fn map_error(e: &rustls::Error) -> TlsError {
     use rustls::Error as E;
+    log::debug!("rustls: {e:?}");
     match e {
         E::AlertReceived(a) => TlsError::AlertReceived(u8::from(*a)),
         E::InvalidCertificate(c) => TlsError::PeerCertificate(match c {

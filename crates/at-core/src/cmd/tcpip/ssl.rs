@@ -62,7 +62,17 @@ pub(crate) fn cert_error(e: &CertError) -> AtError {
         CertError::KeyReadbackRefused { .. } => AtError::exec(ExecFail::KeyReadRefused),
     };
     log::warn!("SSL credentials: {e}");
-    err.with_detail(format_args!("{e}"))
+    // The detail names the entry (it has room for 64 bytes); the reason says what is wrong.
+    match e {
+        CertError::Missing { entry } | CertError::Empty { entry } | CertError::Unreadable { entry, .. } => {
+            err.with_detail(format_args!("{entry}"))
+        }
+        CertError::Invalid { entry, problem, .. } => err.with_detail(format_args!("{entry}: {problem}")),
+        CertError::KeyMismatch { cert, key } => {
+            err.with_detail(format_args!("{} does not match {}", key.entry(), cert.entry()))
+        }
+        _ => err.with_detail(format_args!("{e}")),
+    }
 }
 
 fn tls_error(e: TlsError) -> AtError {

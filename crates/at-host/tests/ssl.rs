@@ -1,0 +1,422 @@
+//! SSL links of `at-sim` against real OpenSSL peers (`openssl s_client` / `s_server`), driven
+//! over the AT port as a host would, and the seed scenario end to end.
+//!
+//! Credentials: the built-in store holds the public demo set (`crates/at-certstore/demo/`): a
+//! CA, a server certificate it signed (`localhost`, `127.0.0.1`), a client certificate it
+//! signed. "Another CA" material is made by the test with `openssl req`.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use common::{Client, Sim};
+
+const T: Duration = Duration::from_secs(15);
+
+fn demo(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../at-certstore/demo").join(file)
+}
+
+fn have_openssl() -> bool {
+    Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A port offset such that 333 + offset is free.
+fn offset_for_333() -> (u16, u16) {
+    loop {
+        let p = free_port();
+        if p > 333 {
+            return (p - 333, p);
+        }
+    }
+}
+
+fn online(args: &[&str]) -> (Sim, Client) {
+    let sim = Sim::start(args);
+    let mut c = sim.connect();
+    c.until("ready\r\n", T);
+    assert_eq!(c.cmd("ATE0"), "ATE0\r\n\r\nOK\r\n");
+    c.send(b"AT+CWJAP=\"esp-at-sim\",\"12345678\"\r\n");
+    assert!(c.until("OK\r\n", T).ends_with("WIFI GOT IP\r\n\r\nOK\r\n"));
+    (sim, c)
+}
+
+/// An OpenSSL process whose stdout lines arrive on a channel; killed on drop.
+struct Peer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Receiver<Vec<u8>>,
+    got: Vec<u8>,
+}
+
+impl Peer {
+    fn spawn(args: &[&str]) -> Peer {
+        let mut child = Command::new("openssl")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("openssl");
+        let (tx, rx) = channel();
+        let mut stdout = child.stdout.take().unwrap();
+        let tx2 = tx.clone();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut b) {
+                if n == 0 || tx.send(b[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx2.send(format!("{line}\n").into_bytes());
+            }
+        });
+        let stdin = child.stdin.take();
+        Peer { child, stdin, out: rx, got: Vec::new() }
+    }
+
+    fn send(&mut self, b: &[u8]) {
+        let s = self.stdin.as_mut().unwrap();
+        s.write_all(b).unwrap();
+        s.flush().unwrap();
+    }
+
+    /// Wait until the peer printed `want` (stdout or stderr); returns everything so far.
+    fn until(&mut self, want: &str, timeout: Duration) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let text = String::from_utf8_lossy(&self.got).into_owned();
+            if text.contains(want) {
+                return text;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "openssl never printed {want:?}; it printed:\n{text}");
+            if let Ok(chunk) = self.out.recv_timeout(left.min(Duration::from_millis(100))) {
+                self.got.extend_from_slice(&chunk);
+            }
+        }
+    }
+
+    fn exited(&mut self, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn s_client(port: u16, extra: &[&str]) -> Peer {
+    let addr = format!("127.0.0.1:{port}");
+    let mut args = vec!["s_client", "-connect", &addr, "-CAfile"];
+    let ca = demo("ca.pem");
+    let ca = ca.to_str().unwrap().to_owned();
+    args.push(&ca);
+    args.extend_from_slice(extra);
+    Peer::spawn(&args)
+}
+
+/// Another CA and a client certificate it signed (what an attacker or a misconfigured device
+/// would present).
+fn foreign_client_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let key = dir.join("other_key.pem");
+    let cert = dir.join("other_cert.pem");
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+        ])
+        .args(["-subj", "/CN=not from the demo CA", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    (cert, key)
+}
+
+#[test]
+fn the_seed_sequence_serves_openssl_s_client_both_ways() {
+    if !have_openssl() {
+        eprintln!("openssl not installed: skipped (CI installs it)");
+        return;
+    }
+    let (offset, port) = offset_for_333();
+    let sim = Sim::start(&["--port-offset", &offset.to_string()]);
+    let mut c = sim.connect();
+    c.until("ready\r\n", T);
+    // The seed's command sequence, verbatim.
+    assert_eq!(c.cmd("AT+CWMODE=1"), "AT+CWMODE=1\r\n\r\nOK\r\n");
+    c.send(b"AT+CWJAP=\"esp-at-sim\",\"12345678\"\r\n");
+    assert!(c.until("OK\r\n", T).ends_with("WIFI GOT IP\r\n\r\nOK\r\n"));
+    c.send(b"AT+CIPSNTPCFG=1,0\r\n");
+    assert!(c.until("+TIME_UPDATED\r\n", T).contains("OK\r\n"));
+    assert_eq!(c.cmd("AT+CIPMUX=1"), "AT+CIPMUX=1\r\n\r\nOK\r\n");
+    assert_eq!(c.cmd("AT+CIPSERVER=1,333,\"SSL\",0"), "AT+CIPSERVER=1,333,\"SSL\",0\r\n\r\nOK\r\n");
+    let mut peer = s_client(port, &["-verify_return_error", "-servername", "localhost"]);
+    assert_eq!(c.until("CONNECT\r\n", T), "0,CONNECT\r\n");
+    peer.until("Verify return code: 0 (ok)", T);
+    peer.send(b"hello over TLS\n");
+    assert_eq!(c.until("TLS\n\r\n", T), "\r\n+IPD,0,15:hello over TLS\n\r\n");
+    c.send(b"AT+CIPSEND=0,6\r\n");
+    assert!(c.until(">", T).ends_with("\r\nOK\r\n\r\n>"));
+    c.send(b"abc\r\n!");
+    assert!(c.until("SEND OK\r\n", T).contains("Recv 6 bytes"));
+    peer.until("abc\r\n!", T);
+    drop(peer);
+    assert_eq!(c.until("CLOSED\r\n", T), "0,CLOSED\r\n");
+    assert_eq!(c.cmd("AT"), "AT\r\n\r\nOK\r\n");
+}
+
+#[test]
+fn the_seed_flash_makes_cipserver_fail_with_the_cause_and_no_listener() {
+    if !have_openssl() {
+        return;
+    }
+    let dump = common::temp("seed-flash.bin");
+    let gz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/flash/dumps/seed.bin.gz");
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(gz).unwrap()).read_to_end(&mut raw).unwrap();
+    std::fs::write(&dump, raw).unwrap();
+    let (offset, port) = offset_for_333();
+    let sim = Sim::start(&["--port-offset", &offset.to_string(), "--flash", dump.to_str().unwrap()]);
+    let mut c = sim.connect();
+    c.until("ready\r\n", T);
+    assert_eq!(c.cmd("AT+CWMODE=1"), "AT+CWMODE=1\r\n\r\nOK\r\n");
+    c.send(b"AT+CWJAP=\"esp-at-sim\",\"12345678\"\r\n");
+    c.until("WIFI GOT IP\r\n\r\nOK\r\n", T);
+    c.send(b"AT+CIPSNTPCFG=1,0\r\n");
+    c.until("+TIME_UPDATED\r\n", T);
+    assert_eq!(c.cmd("AT+CIPMUX=1"), "AT+CIPMUX=1\r\n\r\nOK\r\n");
+    // Without AT+SYSLOG: a plain ERROR, as a host driver expects from a failed command.
+    assert_eq!(c.cmd("AT+CIPSERVER=1,333,\"SSL\",0"), "AT+CIPSERVER=1,333,\"SSL\",0\r\n\r\nERROR\r\n");
+    // With it: the code and the cause, naming the entry.
+    assert_eq!(c.cmd("AT+SYSLOG=1"), "AT+SYSLOG=1\r\n\r\nOK\r\n");
+    let out = c.cmd("AT+CIPSERVER=1,333,\"SSL\",0");
+    assert!(
+        out.contains("+ERRINFO:\"server_cert/server_cert: ") && out.contains("flash encryption"),
+        "{out}"
+    );
+    assert!(out.contains("ERR CODE:0x010a0102\r\n\r\nERROR\r\n"), "{out}");
+    // No listener: nothing accepts, so nothing can accept-close-loop.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "something listens on {port}");
+    assert_eq!(c.cmd("AT+CIPSERVER?"), "AT+CIPSERVER?\r\n+CIPSERVER:0\r\n\r\nOK\r\n");
+    for _ in 0..20 {
+        assert_eq!(c.cmd("AT"), "AT\r\n\r\nOK\r\n");
+    }
+}
+
+#[test]
+fn ca_enable_1_accepts_only_clients_signed_by_server_ca() {
+    if !have_openssl() {
+        return;
+    }
+    let (_sim, mut c) = online(&[]);
+    let port = free_port();
+    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
+    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",1")), "\r\nOK\r\n");
+    assert_eq!(c.cmd("AT+CIPSERVER?"), format!("+CIPSERVER:1,{port},\"SSL\",1,0\r\n\r\nOK\r\n"));
+    // No client certificate: the handshake fails, nothing is announced, the server goes on.
+    let mut none = s_client(port, &[]);
+    assert!(none.exited(T), "s_client without a certificate was not refused");
+    assert_eq!(c.drain(Duration::from_millis(300)), "", "a refused client must not be announced");
+    // A certificate from another CA: refused the same way.
+    let dir = common::temp("foreign-ca");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = foreign_client_cert(&dir);
+    let mut foreign = s_client(port, &["-cert", cert.to_str().unwrap(), "-key", key.to_str().unwrap()]);
+    assert!(foreign.exited(T), "s_client with a foreign certificate was not refused");
+    assert_eq!(c.drain(Duration::from_millis(300)), "");
+    // The demo client certificate (signed by server_ca): served.
+    let (cc, ck) = (demo("client_cert.pem"), demo("client_key.pem"));
+    let mut good = s_client(port, &["-cert", cc.to_str().unwrap(), "-key", ck.to_str().unwrap()]);
+    assert_eq!(c.until("CONNECT\r\n", T), "0,CONNECT\r\n");
+    good.send(b"ping\n");
+    assert_eq!(c.until("ping\n\r\n", T), "\r\n+IPD,0,5:ping\n\r\n");
+    drop(good);
+    c.until("0,CLOSED\r\n", T);
+}
+
+#[test]
+fn garbage_and_truncated_handshakes_close_quietly_and_the_server_serves_on() {
+    if !have_openssl() {
+        return;
+    }
+    let (_sim, mut c) = online(&[]);
+    let port = free_port();
+    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
+    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",0")), "\r\nOK\r\n");
+    // Plain text instead of a ClientHello, then a ClientHello cut in the middle.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    let mut b = [0u8; 64];
+    let n = s.read(&mut b).unwrap_or(0);
+    assert!(n == 0 || b[0] == 0x15, "expected an alert or a close, got {:?}", &b[..n]);
+    let mut cut = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    cut.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]).unwrap();
+    drop(cut);
+    assert_eq!(c.drain(Duration::from_millis(500)), "", "failed handshakes print nothing");
+    let mut good = s_client(port, &[]);
+    assert_eq!(c.until("CONNECT\r\n", T), "0,CONNECT\r\n");
+    good.send(b"still here\n");
+    c.until("still here\n\r\n", T);
+    assert_eq!(c.cmd("AT"), "\r\nOK\r\n");
+}
+
+#[test]
+fn tls_1_2_and_1_3_both_work() {
+    if !have_openssl() {
+        return;
+    }
+    let (_sim, mut c) = online(&[]);
+    let port = free_port();
+    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
+    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",0")), "\r\nOK\r\n");
+    for (flag, want) in [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")] {
+        let mut p = s_client(port, &[flag]);
+        let id = c.until("CONNECT\r\n", T);
+        p.until(&format!("New, {want}"), T);
+        p.send(b"x\n");
+        c.until("x\n\r\n", T);
+        drop(p);
+        let closed = c.until("CLOSED\r\n", T);
+        assert_eq!(closed.trim_start_matches("\r\n").split(',').next(), id.split(',').next());
+    }
+}
+
+/// `openssl s_server` on a free port with the demo server certificate.
+fn s_server(extra: &[&str]) -> (Peer, u16) {
+    let port = free_port();
+    let (cert, key) = (demo("server_cert.pem"), demo("server_key.pem"));
+    let p = port.to_string();
+    let mut args =
+        vec!["s_server", "-accept", &p, "-cert", cert.to_str().unwrap(), "-key", key.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let mut peer = Peer::spawn(&args);
+    peer.until("ACCEPT", T);
+    (peer, port)
+}
+
+#[test]
+fn ssl_client_verifies_the_server_with_client_ca_and_never_connects_to_a_wrong_one() {
+    if !have_openssl() {
+        return;
+    }
+    let (_sim, mut c) = online(&[]);
+    // Mode 2: verify the server against client_ca.0 (the demo CA, which signed it).
+    assert_eq!(c.cmd("AT+CIPSSLCCONF=2,0,0"), "\r\nOK\r\n");
+    let (mut server, port) = s_server(&[]);
+    assert_eq!(c.cmd(&format!("AT+CIPSTART=\"SSL\",\"localhost\",{port}")), "CONNECT\r\n\r\nOK\r\n");
+    server.send(b"from the server\n");
+    assert_eq!(c.until("server\n\r\n", T), "\r\n+IPD,16:from the server\n\r\n");
+    c.send(b"AT+CIPSEND=5\r\n");
+    c.until(">", T);
+    c.send(b"hello");
+    c.until("SEND OK\r\n", T);
+    server.until("hello", T);
+    assert_eq!(c.cmd("AT+CIPCLOSE"), "CLOSED\r\n\r\nOK\r\n");
+    drop(server);
+    // A server whose certificate is not from client_ca.0: ERROR, no CONNECT (ESP-AT #132).
+    let dir = common::temp("foreign-server");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = foreign_client_cert(&dir);
+    let port = free_port();
+    let p = port.to_string();
+    let mut rogue = Peer::spawn(&[
+        "s_server",
+        "-accept",
+        &p,
+        "-cert",
+        cert.to_str().unwrap(),
+        "-key",
+        key.to_str().unwrap(),
+    ]);
+    rogue.until("ACCEPT", T);
+    let out = c.cmd(&format!("AT+CIPSTART=\"SSL\",\"localhost\",{port}"));
+    assert_eq!(out, "\r\nERROR\r\n", "a server that fails verification must never get CONNECT");
+    assert_eq!(c.cmd("AT+CIPSTATUS"), "STATUS:4\r\n\r\nOK\r\n");
+}
+
+#[test]
+fn ssl_client_presents_its_certificate_sends_sni_and_alpn() {
+    if !have_openssl() {
+        return;
+    }
+    let (_sim, mut c) = online(&[]);
+    assert_eq!(c.cmd("AT+CIPSSLCCONF=3,0,0"), "\r\nOK\r\n");
+    assert_eq!(c.cmd("AT+CIPSSLCSNI=\"localhost\""), "\r\nOK\r\n");
+    assert_eq!(c.cmd("AT+CIPSSLCALPN=2,\"h2\",\"http/1.1\""), "\r\nOK\r\n");
+    assert_eq!(c.cmd("AT+CIPSSLCCONF?"), "+CIPSSLCCONF:0,3,0,0\r\n\r\nOK\r\n");
+    assert_eq!(c.cmd("AT+CIPSSLCSNI?"), "+CIPSSLCSNI:0,localhost\r\n\r\nOK\r\n");
+    assert_eq!(c.cmd("AT+CIPSSLCALPN?"), "+CIPSSLCALPN:0,h2,http/1.1\r\n\r\nOK\r\n");
+    let ca = demo("ca.pem");
+    let (mut server, port) = s_server(&[
+        "-Verify",
+        "1",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        "-verify_return_error",
+        "-alpn",
+        "http/1.1",
+        "-tlsextdebug",
+    ]);
+    assert_eq!(c.cmd(&format!("AT+CIPSTART=\"SSL\",\"127.0.0.1\",{port}")), "CONNECT\r\n\r\nOK\r\n");
+    let seen = server.until("CN = esp-at-sim-client", T);
+    // ALPN (AT+CIPSSLCALPN) went out: -tlsextdebug dumps the extension with both names.
+    let alpn = seen.split("application layer protocol negotiation").nth(1).unwrap_or_default();
+    let dump: String = alpn.lines().take(3).collect();
+    assert!(dump.contains("h2") && dump.contains("http/1.1"), "{seen}");
+    c.send(b"AT+CIPSEND=3\r\n");
+    c.until(">", T);
+    c.send(b"hi!");
+    c.until("SEND OK\r\n", T);
+    server.until("hi!", T);
+    // SNI went out (AT+CIPSSLCSNI, although the host is an address): -tlsextdebug dumps it.
+    assert!(seen.contains("TLS client extension \"server name\"") && seen.contains("localhost"), "{seen}");
+}
+
+#[test]
+fn a_missing_client_certificate_is_an_error_before_connecting() {
+    let (_sim, mut c) = online(&[]);
+    assert_eq!(c.cmd("AT+SYSLOG=1"), "\r\nOK\r\n");
+    // pki 3 does not exist: ESP-AT's warnings, then OK.
+    assert_eq!(c.cmd("AT+CIPSSLCCONF=1,3,0"), "NO CERT FOUND\r\nNO PRVT_KEY FOUND\r\n\r\nOK\r\n");
+    let port = free_port();
+    let out = c.cmd(&format!("AT+CIPSTART=\"SSL\",\"127.0.0.1\",{port}"));
+    assert!(out.starts_with("+ERRNO:0x4301\r\n+ERRINFO:\"client_cert/client_cert.3: "), "{out}");
+    assert!(out.ends_with("ERR CODE:0x010a0140\r\n\r\nERROR\r\n"), "{out}");
+    let out = c.cmd("AT+CIPSSLCPSK=\"k\",\"h\"");
+    assert!(out.contains("TLS-PSK is not supported") && out.ends_with("\r\nERROR\r\n"), "{out}");
+}
