@@ -420,3 +420,166 @@ fn a_missing_client_certificate_is_an_error_before_connecting() {
     let out = c.cmd("AT+CIPSSLCPSK=\"k\",\"h\"");
     assert!(out.contains("TLS-PSK is not supported") && out.ends_with("\r\nERROR\r\n"), "{out}");
 }
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some(i) = stat.rfind(')') else { return 0 };
+    let f: Vec<&str> = stat[i + 2..].split(' ').collect();
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_flood_of_stalled_handshakes_never_starves_the_at_port() {
+    let (sim, mut c) = online(&[]);
+    let port = free_port();
+    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
+    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",0")), "\r\nOK\r\n");
+    // 200 connections that never send a ClientHello (or send half of one), held open.
+    let mut stalled = Vec::new();
+    let mut worst = Duration::ZERO;
+    for i in 0..200 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            if i % 2 == 0 {
+                let _ = s.write_all(&[0x16, 0x03, 0x01, 0x01]);
+            }
+            stalled.push(s);
+        }
+        if i % 10 == 0 {
+            let t0 = Instant::now();
+            c.send(b"AT\r\n");
+            c.until("\r\nOK\r\n", T);
+            worst = worst.max(t0.elapsed());
+        }
+    }
+    assert!(stalled.len() >= 150, "only {} connections", stalled.len());
+    assert!(worst < Duration::from_millis(50), "an AT took {worst:?} during the flood");
+    // Nothing was announced: no handshake finished.
+    let printed = c.drain(Duration::from_millis(200));
+    assert!(!printed.contains("CONNECT"), "{printed}");
+    drop(stalled);
+    // Afterwards the simulator idles.
+    std::thread::sleep(Duration::from_millis(500));
+    let before = cpu_ticks(sim.child.id());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(sim.child.id()) - before;
+    assert!(used < 4, "at-sim used {used} ticks in 2 s after the flood");
+    assert_eq!(c.cmd("AT"), "\r\nOK\r\n");
+}
+
+/// Write a PEM into `mfg_nvs` with AT+SYSMFG (string type 7).
+fn sysmfg_write(c: &mut Client, ns: &str, key: &str, pem: &[u8]) {
+    c.send(format!("AT+SYSMFG=2,\"{ns}\",\"{key}\",7,{}\r\n", pem.len()).as_bytes());
+    c.until(">", T);
+    c.send(pem);
+    assert!(c.until("OK\r\n", T).ends_with("\r\nOK\r\n"));
+}
+
+fn openssl_ok(args: &[&str]) {
+    let o = Command::new("openssl").args(args).output().unwrap();
+    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn rsa_and_sec1_server_keys_work_and_a_rewrite_takes_effect_on_the_next_connection() {
+    if !have_openssl() {
+        return;
+    }
+    let dir = common::temp("server-keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    // RSA 2048 in PKCS#1 ("BEGIN RSA PRIVATE KEY") and P-256 in SEC1 ("BEGIN EC PRIVATE KEY").
+    openssl_ok(&["genrsa", "-traditional", "-out", &p("rsa.pem"), "2048"]);
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        &p("rsa.pem"),
+        "-subj",
+        "/CN=rsa",
+        "-days",
+        "30",
+        "-out",
+        &p("rsa_cert.pem"),
+    ]);
+    openssl_ok(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &p("ec.pem")]);
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        &p("ec.pem"),
+        "-subj",
+        "/CN=ec",
+        "-days",
+        "30",
+        "-out",
+        &p("ec_cert.pem"),
+    ]);
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+    assert!(read("rsa.pem").starts_with(b"-----BEGIN RSA PRIVATE KEY"));
+    assert!(read("ec.pem").starts_with(b"-----BEGIN EC PRIVATE KEY"));
+
+    let (_sim, mut c) = online(&[]);
+    sysmfg_write(&mut c, "server_cert", "server_cert", &read("rsa_cert.pem"));
+    sysmfg_write(&mut c, "server_key", "server_key", &read("rsa.pem"));
+    let port = free_port();
+    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
+    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",0")), "\r\nOK\r\n");
+    let mut rsa = Peer::spawn(&["s_client", "-connect", &format!("127.0.0.1:{port}")]);
+    c.until("0,CONNECT\r\n", T);
+    rsa.until("subject=CN = rsa", T);
+    drop(rsa);
+    c.until("0,CLOSED\r\n", T);
+    // Rewrite the certificate and key while the server runs: the next client sees the new one.
+    sysmfg_write(&mut c, "server_cert", "server_cert", &read("ec_cert.pem"));
+    sysmfg_write(&mut c, "server_key", "server_key", &read("ec.pem"));
+    let mut ec = Peer::spawn(&["s_client", "-connect", &format!("127.0.0.1:{port}")]);
+    c.until("0,CONNECT\r\n", T);
+    ec.until("subject=CN = ec", T);
+    drop(ec);
+    c.until("0,CLOSED\r\n", T);
+    // A key that does not match its certificate is refused at AT+CIPSERVER, by name.
+    assert_eq!(c.cmd("AT+CIPSERVER=0"), "\r\nOK\r\n");
+    sysmfg_write(&mut c, "server_key", "server_key", &read("rsa.pem"));
+    assert_eq!(c.cmd("AT+SYSLOG=1"), "\r\nOK\r\n");
+    let out = c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",0"));
+    assert!(out.contains("server_key/server_key does not match server_cert/server_cert"), "{out}");
+    assert!(out.ends_with("ERR CODE:0x010a0143\r\n\r\nERROR\r\n"), "{out}");
+}
+
+#[test]
+fn ssl_passthrough_and_passive_receive() {
+    if !have_openssl() {
+        return;
+    }
+    let (_sim, mut c) = online(&[]);
+    let (mut server, port) = s_server(&[]);
+    // Passthrough over SSL: raw bytes both ways, +++ back to commands.
+    assert_eq!(c.cmd("AT+CIPMODE=1"), "\r\nOK\r\n");
+    assert_eq!(c.cmd(&format!("AT+CIPSTART=\"SSL\",\"127.0.0.1\",{port}")), "CONNECT\r\n\r\nOK\r\n");
+    c.send(b"AT+CIPSEND\r\n");
+    c.until(">", T);
+    c.send(b"through TLS\n");
+    server.until("through TLS", T);
+    server.send(b"and back\n");
+    assert_eq!(c.until("back\n", T), "and back\n");
+    std::thread::sleep(Duration::from_millis(50));
+    c.send(b"+++");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(c.cmd("AT+CIPMODE=0"), "\r\nOK\r\n");
+    assert_eq!(c.cmd("AT+CIPCLOSE"), "CLOSED\r\n\r\nOK\r\n");
+    drop(server);
+    // Passive receive on an SSL link: notice, then the bytes exactly once.
+    let (mut server, port) = s_server(&[]);
+    assert_eq!(c.cmd("AT+CIPRECVTYPE=1"), "\r\nOK\r\n");
+    assert_eq!(c.cmd(&format!("AT+CIPSTART=\"SSL\",\"127.0.0.1\",{port}")), "CONNECT\r\n\r\nOK\r\n");
+    server.send(b"0123456789\n");
+    assert_eq!(c.until("\r\n+IPD,11\r\n", T), "\r\n+IPD,11\r\n");
+    assert_eq!(c.cmd("AT+CIPRECVLEN?"), "+CIPRECVLEN:11\r\n\r\nOK\r\n");
+    // A partial read: the rest is announced again after the OK (as ESP-AT).
+    c.send(b"AT+CIPRECVDATA=4\r\n");
+    assert_eq!(c.until("+IPD,7\r\n", T), "+CIPRECVDATA:4,0123\r\nOK\r\n\r\n+IPD,7\r\n");
+    assert_eq!(c.cmd("AT+CIPRECVDATA=100"), "+CIPRECVDATA:7,456789\n\r\nOK\r\n");
+}
