@@ -354,6 +354,23 @@ impl SimNet {
         self.reset_conn(peer.0);
     }
 
+    /// Drop the simulated stack's record of a connection the test is done with (records are
+    /// kept after a close so tests can inspect [`SimNet::peer_state`]; long tests forget
+    /// them so the stack's own memory does not grow). A connection the firmware still holds
+    /// is kept.
+    pub fn forget(&mut self, peer: PeerId) {
+        if self
+            .conns
+            .get(&peer.0)
+            .is_some_and(|c| c.fw.is_none() || !self.sockets.contains_key(&c.fw.unwrap_or(0)))
+        {
+            self.conns.remove(&peer.0);
+            for list in self.servers.values_mut() {
+                list.retain(|p| *p != peer);
+            }
+        }
+    }
+
     /// How the connection looks from the peer.
     pub fn peer_state(&self, peer: PeerId) -> Option<PeerState> {
         self.conns.get(&peer.0).map(|c| c.state)
