@@ -10,7 +10,7 @@ use at_core::{Firmware, Options};
 use at_hal::kv::MemKv;
 use at_hal::net::{IpAddr, Ipv4Addr, SocketAddr};
 use at_hal::time::Instant;
-use at_hal::tls::{ClientParams, Tls, TlsSession};
+use at_hal::tls::{ClientParams, Tls};
 use at_mock::{MockPlatform, SimAp};
 use at_tls_rustls::RustlsTls;
 
