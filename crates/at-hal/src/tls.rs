@@ -137,6 +137,12 @@ pub trait TlsSession {
     /// Encrypt application data: how much was taken (0 while handshaking or while
     /// [`TlsSession::outgoing`] is full).
     fn write(&mut self, data: &[u8]) -> Result<usize, TlsError>;
+    /// Received ciphertext waits that [`TlsSession::process`] could advance now (it held
+    /// back because decrypted data had no room, and room has freed): call it again even
+    /// without new bytes from the socket.
+    fn can_progress(&self) -> bool {
+        false
+    }
     /// The handshake is still running.
     fn is_handshaking(&self) -> bool;
     /// The peer sent `close_notify`: no more data will come.

@@ -583,3 +583,59 @@ fn ssl_passthrough_and_passive_receive() {
     assert_eq!(c.until("+IPD,7\r\n", T), "+CIPRECVDATA:4,0123\r\nOK\r\n\r\n+IPD,7\r\n");
     assert_eq!(c.cmd("AT+CIPRECVDATA=100"), "+CIPRECVDATA:7,456789\n\r\nOK\r\n");
 }
+
+#[test]
+fn a_megabyte_uploaded_over_ssl_reaches_the_host_and_then_closed() {
+    if !have_openssl() {
+        return;
+    }
+    let (_sim, mut c) = online(&[]);
+    let port = free_port();
+    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
+    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",0")), "\r\nOK\r\n");
+    let data: Vec<u8> = (0..1024 * 1024u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let file = common::temp("upload.bin");
+    std::fs::write(&file, &data).unwrap();
+    // An OpenSSL client (Python's ssl module: `openssl s_client` drops bytes of a piped
+    // binary file, seen against `openssl s_server` too) sends the file, then close_notify.
+    let script = format!(
+        "import socket,ssl\n\
+         ctx=ssl.create_default_context(cafile={ca:?})\n\
+         s=ctx.wrap_socket(socket.create_connection(('127.0.0.1',{port})),server_hostname='localhost')\n\
+         s.sendall(open({file:?},'rb').read())\n\
+         s.unwrap()\n",
+        ca = demo("ca.pem").to_str().unwrap(),
+        file = file.to_str().unwrap(),
+    );
+    let mut p = Command::new("python3")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The whole stream, until the link is reported closed (after its last byte).
+    let mut wire = Vec::new();
+    let end = Instant::now() + Duration::from_secs(30);
+    while !wire.ends_with(b"0,CLOSED\r\n") {
+        assert!(Instant::now() < end, "stalled after {} bytes on the AT port", wire.len());
+        wire.extend(c.read_n(1, Duration::from_secs(5)));
+        let more = c.drain_bytes();
+        wire.extend(more);
+    }
+    let _ = p.kill();
+    let _ = p.wait();
+    let text = &wire[..];
+    let mut payload = Vec::new();
+    let mut rest = &text["0,CONNECT\r\n".len()..text.len() - "0,CLOSED\r\n".len()];
+    while !rest.is_empty() {
+        assert!(rest.starts_with(b"\r\n+IPD,0,"), "framing");
+        rest = &rest[9..];
+        let colon = rest.iter().position(|&b| b == b':').unwrap();
+        let len: usize = std::str::from_utf8(&rest[..colon]).unwrap().parse().unwrap();
+        payload.extend_from_slice(&rest[colon + 1..colon + 1 + len]);
+        rest = &rest[colon + 1 + len + 2..];
+    }
+    let first_diff = payload.iter().zip(&data).position(|(a, b)| a != b);
+    assert_eq!(payload.len(), data.len(), "first difference at {first_diff:?}");
+    assert!(payload == data, "first difference at {first_diff:?}");
+}

@@ -1090,7 +1090,7 @@ impl Links {
                 }
                 // Gone, and everything delivered (passive: read by the host), and no command
                 // still waiting to announce it: report it.
-                let tls_pending = l.tls.as_ref().is_some_and(|t| t.0.readable() > 0);
+                let tls_pending = l.tls.as_ref().is_some_and(|t| t.0.readable() > 0 || t.0.can_progress());
                 if l.ended && l.rx.is_empty() && !tls_pending && !l.awaited && !events_full {
                     if let Some(link) = self.slots[i].take() {
                         self.release(net, i as u8, &link);
@@ -1152,6 +1152,7 @@ impl Links {
                     }
                     if let Some(t) = &l.tls
                         && ((t.0.readable() > 0 && self.buffers.rx > l.rx.len())
+                            || t.0.can_progress()
                             || (!t.0.outgoing().is_empty() && !l.blocked && l.error.is_none()))
                     {
                         at(now);

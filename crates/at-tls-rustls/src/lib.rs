@@ -378,6 +378,8 @@ pub struct RustlsSession {
     close_queued: bool,
     failed: Option<TlsError>,
     negotiated: Option<(u16, u16)>,
+    /// `process` stopped at a record because decrypted data had no room for it.
+    held_record: bool,
 }
 
 impl std::fmt::Debug for RustlsSession {
@@ -433,6 +435,7 @@ impl RustlsSession {
             close_queued: false,
             failed: None,
             negotiated: None,
+            held_record: false,
         }
     }
 
@@ -463,6 +466,7 @@ impl RustlsSession {
                     &mut self.handshaking,
                     &mut self.peer_closed,
                     &mut self.closed,
+                    &mut self.held_record,
                 )?
             }
             Conn::Server(c) => {
@@ -479,6 +483,7 @@ impl RustlsSession {
                     &mut self.handshaking,
                     &mut self.peer_closed,
                     &mut self.closed,
+                    &mut self.held_record,
                 )?
             }
         };
@@ -486,6 +491,12 @@ impl RustlsSession {
             self.incoming.copy_within(discard..self.in_used, 0);
             self.in_used -= discard;
         }
+        // rustls knows: application data can follow the peer's Finished in the same read, so
+        // the first state after the handshake may be ReadTraffic rather than WriteTraffic.
+        self.handshaking = match &self.conn {
+            Conn::Client(c) => c.is_handshaking(),
+            Conn::Server(c) => c.is_handshaking(),
+        };
         if !self.handshaking && self.negotiated.is_none() {
             let (v, s) = match &self.conn {
                 Conn::Client(c) => (c.protocol_version(), c.negotiated_cipher_suite()),
@@ -502,6 +513,7 @@ impl RustlsSession {
         if let Some(e) = self.failed {
             return Err(e);
         }
+        self.held_record = false;
         let mut wrote = 0;
         for _ in 0..MAX_STEPS {
             match self.step(write.filter(|_| wrote == 0), &mut wrote) {
@@ -541,6 +553,7 @@ fn handle<D>(
     handshaking: &mut bool,
     peer_closed: &mut bool,
     closed: &mut bool,
+    held: &mut bool,
 ) -> Result<(usize, bool), TlsError> {
     let UnbufferedStatus { mut discard, state } = status;
     let state = state.map_err(|e| map_error(&e))?;
@@ -549,6 +562,7 @@ fn handle<D>(
             // Decrypt one record only when a whole one fits: data waits in the socket (TCP
             // flow control) rather than growing the buffer.
             if plain_room < 16 * 1024 {
+                *held = true;
                 return Ok((discard, false));
             }
             match r.next_record() {
@@ -688,6 +702,10 @@ impl TlsSession for RustlsSession {
             return Err(TlsError::Closed);
         }
         self.run(Some(data))
+    }
+
+    fn can_progress(&self) -> bool {
+        self.held_record && self.plain_room() >= 16 * 1024
     }
 
     fn is_handshaking(&self) -> bool {

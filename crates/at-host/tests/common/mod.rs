@@ -97,6 +97,15 @@ impl Client {
         std::mem::replace(&mut self.buf, rest)
     }
 
+    /// Everything buffered plus what one read (≤ 50 ms) brings, as bytes.
+    pub fn drain_bytes(&mut self) -> Vec<u8> {
+        let mut tmp = vec![0u8; 65536];
+        if let Ok(k) = self.s.read(&mut tmp) {
+            self.buf.extend_from_slice(&tmp[..k]);
+        }
+        std::mem::take(&mut self.buf)
+    }
+
     /// A second handle on the connection, for writing from another thread.
     pub fn writer(&self) -> TcpStream {
         self.s.try_clone().expect("clone")

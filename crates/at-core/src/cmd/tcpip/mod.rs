@@ -247,7 +247,9 @@ impl<P: Platform> Core<P> {
         for k in 0..MAX_LINKS as u8 {
             let id = (start + k) % MAX_LINKS as u8;
             let Some(link) = t.links.get(id) else { continue };
-            if (!link.is_open() && link.buffered() == 0) || t.links.is_awaited(id) {
+            // Only an open link delivers (an SSL link once its handshake is done and it was
+            // announced); an awaited one after its command printed CONNECT and OK.
+            if !link.is_open() || t.links.is_awaited(id) {
                 // An awaited link delivers after its command printed CONNECT and OK.
                 continue;
             }
