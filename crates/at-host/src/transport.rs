@@ -209,7 +209,12 @@ impl HostPort {
     /// Open the port; its threads wake the firmware loop through `waker`.
     pub fn open(mode: &UartMode, waker: Arc<Waker>) -> io::Result<HostPort> {
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            // Both buffers at their full size from the start: the port's memory is fixed.
+            state: Mutex::new(State {
+                rx: VecDeque::with_capacity(RX_CAPACITY),
+                tx: VecDeque::with_capacity(TX_CAPACITY),
+                ..State::default()
+            }),
             room: Condvar::new(),
             output: Condvar::new(),
             waker,

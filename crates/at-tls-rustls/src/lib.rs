@@ -22,9 +22,12 @@
 //!
 //! ## Memory per session
 //!
-//! [`INCOMING_CAPACITY`] (one whole TLS record: rustls decrypts in place),
-//! [`PLAINTEXT_CAPACITY`] (decrypted data waiting for the link; records are only decrypted when
-//! one fits), and at most [`OUTGOING_CAPACITY`] of ciphertext to send, plus rustls' own state.
+//! [`INCOMING_CAPACITY`] for received records (a record must be whole to be decrypted), one
+//! decrypted record at a time waiting for the link (the next is decrypted only after it was
+//! read; rustls 0.23 passes application data through its own per-record buffer, so this costs
+//! up to 16 KiB while data flows and nothing when idle), at most [`OUTGOING_CAPACITY`] of
+//! ciphertext to send, plus rustls' own state. Measured (`cargo bench -p at-benches --bench
+//! link_heap`): ≈ 30 KiB per SSL link idle, ≈ 62 KiB at the peak of a bulk transfer.
 
 #![forbid(unsafe_code)]
 
@@ -52,8 +55,6 @@ use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCer
 /// Received ciphertext held at most: one whole TLS record (16 KiB of plaintext, the 5-byte
 /// header and up to 256 bytes of AEAD/padding overhead), as rustls needs a record whole.
 pub const INCOMING_CAPACITY: usize = 16 * 1024 + 5 + 256;
-/// Decrypted data held at most (one record's worth).
-pub const PLAINTEXT_CAPACITY: usize = 16 * 1024;
 /// Ciphertext waiting for the socket, at most (handshake flights grow the buffer up to this).
 pub const OUTGOING_CAPACITY: usize = 24 * 1024;
 /// Plaintext encrypted per [`TlsSession::write`] call at most (one record).
@@ -369,8 +370,15 @@ pub struct RustlsSession {
     incoming: Vec<u8>,
     in_used: usize,
     outgoing: Vec<u8>,
-    plain: Vec<u8>,
+    /// Bytes at the start of `incoming` rustls has consumed (they may still hold the
+    /// decrypted record being read).
+    consumed: usize,
+    /// The decrypted record waiting to be read: its range in `incoming`, and how much of it
+    /// was read.
+    plain: Option<(usize, usize)>,
     plain_read: usize,
+    /// A decrypted record that did not live in `incoming` (offset `usize::MAX` in `plain`).
+    spill: Vec<u8>,
     handshaking: bool,
     peer_closed: bool,
     closed: bool,
@@ -388,7 +396,7 @@ impl std::fmt::Debug for RustlsSession {
             .field("handshaking", &self.handshaking)
             .field("incoming", &self.in_used)
             .field("outgoing", &self.outgoing.len())
-            .field("plain", &(self.plain.len() - self.plain_read))
+            .field("plain", &self.readable())
             .finish()
     }
 }
@@ -426,8 +434,10 @@ impl RustlsSession {
             incoming: vec![0; INCOMING_CAPACITY],
             in_used: 0,
             outgoing: Vec::new(),
-            plain: Vec::new(),
+            consumed: 0,
+            plain: None,
             plain_read: 0,
+            spill: Vec::new(),
             handshaking: true,
             peer_closed: false,
             closed: false,
@@ -439,25 +449,32 @@ impl RustlsSession {
         }
     }
 
-    fn plain_room(&self) -> usize {
-        PLAINTEXT_CAPACITY - (self.plain.len() - self.plain_read)
+    /// Drop consumed bytes from the front of `incoming` once no plaintext lives there.
+    fn compact(&mut self) {
+        if self.plain.is_none() && self.consumed > 0 {
+            self.incoming.copy_within(self.consumed..self.in_used, 0);
+            self.in_used -= self.consumed;
+            self.consumed = 0;
+        }
     }
 
     /// One step: returns whether to continue.
     fn step(&mut self, write: Option<&[u8]>, wrote: &mut usize) -> Result<bool, TlsError> {
-        // Compact the plaintext buffer once it is read.
-        if self.plain_read == self.plain.len() {
-            self.plain.clear();
-            self.plain_read = 0;
-        }
-        let plain_room = self.plain_room();
+        self.compact();
+        let pending = self.plain.is_some();
+        let base = self.consumed;
         let (discard, go_on) = match &mut self.conn {
             Conn::Client(c) => {
-                let status = c.process_tls_records(&mut self.incoming[..self.in_used]);
+                let window = &mut self.incoming[base..self.in_used];
+                let (start, len) = (window.as_ptr() as usize, window.len());
+                let status = c.process_tls_records(window);
                 handle(
                     status,
-                    plain_room,
+                    pending,
+                    start,
+                    len,
                     &mut self.plain,
+                    &mut self.spill,
                     &mut self.outgoing,
                     write,
                     wrote,
@@ -470,11 +487,16 @@ impl RustlsSession {
                 )?
             }
             Conn::Server(c) => {
-                let status = c.process_tls_records(&mut self.incoming[..self.in_used]);
+                let window = &mut self.incoming[base..self.in_used];
+                let (start, len) = (window.as_ptr() as usize, window.len());
+                let status = c.process_tls_records(window);
                 handle(
                     status,
-                    plain_room,
+                    pending,
+                    start,
+                    len,
                     &mut self.plain,
+                    &mut self.spill,
                     &mut self.outgoing,
                     write,
                     wrote,
@@ -487,10 +509,16 @@ impl RustlsSession {
                 )?
             }
         };
-        if discard > 0 {
-            self.incoming.copy_within(discard..self.in_used, 0);
-            self.in_used -= discard;
+        // A record just decrypted: its range is relative to the window; make it absolute.
+        if let Some((off, len)) = self.plain
+            && !pending
+        {
+            if off != usize::MAX {
+                self.plain = Some((base + off, len));
+            }
+            self.plain_read = 0;
         }
+        self.consumed += discard;
         // rustls knows: application data can follow the peer's Finished in the same read, so
         // the first state after the handshake may be ReadTraffic rather than WriteTraffic.
         self.handshaking = match &self.conn {
@@ -543,8 +571,11 @@ fn reserve(out: &mut Vec<u8>, need: usize) -> Option<usize> {
 #[allow(clippy::too_many_arguments)]
 fn handle<D>(
     status: UnbufferedStatus<'_, '_, D>,
-    plain_room: usize,
-    plain: &mut Vec<u8>,
+    pending: bool,
+    window_start: usize,
+    window_len: usize,
+    plain: &mut Option<(usize, usize)>,
+    spill: &mut Vec<u8>,
     out: &mut Vec<u8>,
     write: Option<&[u8]>,
     wrote: &mut usize,
@@ -561,7 +592,9 @@ fn handle<D>(
         ConnectionState::ReadTraffic(mut r) => {
             // Decrypt one record only when a whole one fits: data waits in the socket (TCP
             // flow control) rather than growing the buffer.
-            if plain_room < 16 * 1024 {
+            // One decrypted record at a time: the next waits (still ciphertext, or in the
+            // socket) until this one's plaintext was read.
+            if pending {
                 *held = true;
                 return Ok((discard, false));
             }
@@ -569,7 +602,22 @@ fn handle<D>(
                 Some(rec) => {
                     let rec = rec.map_err(|e| map_error(&e))?;
                     discard += rec.discard;
-                    plain.extend_from_slice(rec.payload);
+                    if !rec.payload.is_empty() {
+                        // Read in place when the payload lies in our buffer; rustls 0.23 hands
+                        // application data out of its own per-record buffer, which is
+                        // copied aside (freed once read).
+                        let at = rec.payload.as_ptr() as usize;
+                        match at.checked_sub(window_start).filter(|off| off + rec.payload.len() <= window_len)
+                        {
+                            Some(off) => *plain = Some((off, rec.payload.len())),
+                            None => {
+                                spill.clear();
+                                spill.extend_from_slice(rec.payload);
+                                *plain = Some((usize::MAX, rec.payload.len()));
+                            }
+                        }
+                        return Ok((discard, false));
+                    }
                     true
                 }
                 None => true,
@@ -655,6 +703,7 @@ fn handle<D>(
 
 impl TlsSession for RustlsSession {
     fn incoming_space(&mut self) -> &mut [u8] {
+        self.compact();
         &mut self.incoming[self.in_used..]
     }
 
@@ -679,19 +728,28 @@ impl TlsSession for RustlsSession {
     }
 
     fn read(&mut self, buf: &mut [u8]) -> usize {
-        let avail = &self.plain[self.plain_read..];
+        let Some((off, len)) = self.plain else { return 0 };
+        let avail = if off == usize::MAX {
+            &self.spill[self.plain_read..len]
+        } else {
+            &self.incoming[off + self.plain_read..off + len]
+        };
         let n = avail.len().min(buf.len());
         buf[..n].copy_from_slice(&avail[..n]);
         self.plain_read += n;
-        if self.plain_read == self.plain.len() {
-            self.plain.clear();
+        if self.plain_read == len {
+            self.plain = None;
             self.plain_read = 0;
+            if off == usize::MAX {
+                self.spill = Vec::new();
+            }
+            self.compact();
         }
         n
     }
 
     fn readable(&self) -> usize {
-        self.plain.len() - self.plain_read
+        self.plain.map_or(0, |(_, len)| len - self.plain_read)
     }
 
     fn write(&mut self, data: &[u8]) -> Result<usize, TlsError> {
@@ -705,7 +763,7 @@ impl TlsSession for RustlsSession {
     }
 
     fn can_progress(&self) -> bool {
-        self.held_record && self.plain_room() >= 16 * 1024
+        self.held_record && self.plain.is_none()
     }
 
     fn is_handshaking(&self) -> bool {
