@@ -639,3 +639,28 @@ fn a_megabyte_uploaded_over_ssl_reaches_the_host_and_then_closed() {
     assert_eq!(payload.len(), data.len(), "first difference at {first_diff:?}");
     assert!(payload == data, "first difference at {first_diff:?}");
 }
+
+#[test]
+fn savetranslink_ssl_enters_passthrough_over_tls_at_boot() {
+    if !have_openssl() {
+        return;
+    }
+    let (mut server, port) = s_server(&[]);
+    let state = common::temp("translink-state.bin");
+    let st = state.to_str().unwrap().to_owned();
+    {
+        let (_sim, mut c) = online(&["--state", &st]);
+        assert_eq!(c.cmd(&format!("AT+SAVETRANSLINK=1,\"127.0.0.1\",{port},\"SSL\"")), "\r\nOK\r\n");
+    }
+    // Power cycle: the stored AP is joined, the SSL link opened, passthrough entered.
+    let sim = Sim::start(&["--state", &st]);
+    let mut c = sim.connect();
+    let boot = c.until("\r\n>", T);
+    assert!(boot.contains("WIFI GOT IP"), "{boot}");
+    c.send(b"over TLS from boot\n");
+    server.until("over TLS from boot", T);
+    server.send(b"welcome\n");
+    assert_eq!(c.until("welcome\n", T), "welcome\n");
+    drop(sim);
+    let _ = std::fs::remove_file(&state);
+}
