@@ -13,7 +13,7 @@
 //! cargo bench -p at-benches --bench ssl        # SSL_MB=32 SSL_HANDSHAKES=200
 //! ```
 //!
-//! at-sim runs in a child process (this binary with `--at-sim-child`).
+//! at-sim runs in a child process (this binary with `--at-sim-child`, `--link-buffer 65536`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -222,7 +222,9 @@ fn run_simulator() {
         state: None,
         mfg: at_host::mfg::MfgSource::default(),
         net: at_host::StdNetConfig::default(),
-        link_buffer: 2920,
+        // PC-sized link buffers (as the relay bench's second run): a link reads 64 KiB per
+        // poll instead of one frame's worth.
+        link_buffer: 64 * 1024,
     };
     if let Err(e) = run(cfg) {
         eprintln!("simulator: {e}");

@@ -46,20 +46,25 @@ where
         uart.flush()?;
     }
     let next = fw.poll(now);
-    flush_ready(fw, uart)?;
+    let drained = flush_ready(fw, uart)?;
     // Bytes the firmware can take: come back at once. Deferred work (a restart after its
     // `OK`) waits for the queue to drain: once it has, come back at once; while it has not,
-    // wait for the port (no busy spin on a host that stops reading).
-    let again = (pending.len > 0 && fw.wants_input()) || (fw.has_deferred() && fw.tx_len() == 0);
+    // wait for the port (no busy spin on a host that stops reading). Output that left the
+    // queue after the poll made room the poll did not see (it may have held back `+IPD` or
+    // passthrough data for lack of it): come back at once too.
+    let again =
+        (pending.len > 0 && fw.wants_input()) || (fw.has_deferred() && fw.tx_len() == 0) || drained > 0;
     Ok(if again { Some(now) } else { next })
 }
 
+/// Write what the UART takes now; returns how many bytes left the queue.
 fn flush_ready<P: Platform, X, U: Write + WriteReady>(
     fw: &mut Firmware<P, X>,
     uart: &mut U,
-) -> Result<(), U::Error> {
+) -> Result<usize, U::Error> {
     // Bounded: at most the queue's current length is written.
-    let mut budget = fw.tx_len();
+    let start = fw.tx_len();
+    let mut budget = start;
     while budget > 0 && uart.write_ready()? {
         let front = fw.tx_front();
         if front.is_empty() {
@@ -72,7 +77,7 @@ fn flush_ready<P: Platform, X, U: Write + WriteReady>(
         fw.tx_consume(n);
         budget = budget.saturating_sub(n);
     }
-    Ok(())
+    Ok(start - budget)
 }
 
 /// Received bytes the firmware has not taken yet (at most `N`, read from the UART at once).

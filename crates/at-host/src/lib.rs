@@ -15,6 +15,7 @@ pub mod mfg;
 pub mod net;
 pub mod platform;
 pub mod sim;
+pub mod tcp_port;
 pub mod transport;
 
 pub use flash::FileFlash;

@@ -41,6 +41,9 @@ pub const EVENTS_PER_POLL: usize = 256;
 pub const MAX_LOOKUPS: usize = 4;
 
 const WAKE: Token = Token(usize::MAX);
+/// Tokens from here up (below the waker's, `usize::MAX`) belong to sources registered through
+/// [`StdNet::registry`] (the AT port); their events are kept for [`StdNet::take_external`].
+pub const EXTERNAL_TOKENS: usize = usize::MAX - 16;
 
 /// Options of the std backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +106,8 @@ pub struct StdNet {
     dns_tx: Sender<(u32, Result<IpAddr, NetError>)>,
     dns_rx: Receiver<(u32, Result<IpAddr, NetError>)>,
     running_lookups: usize,
+    /// Readiness of external sources (see [`StdNet::take_external`]).
+    external: Vec<(Token, bool, bool)>,
 }
 
 impl std::fmt::Debug for StdNet {
@@ -158,7 +163,20 @@ impl StdNet {
             dns_tx,
             dns_rx,
             running_lookups: 0,
+            external: Vec::new(),
         })
+    }
+
+    /// A handle to register more sources in the poll [`StdNet::wait`] sleeps in (the AT port
+    /// on TCP), with tokens from [`EXTERNAL_TOKENS`] up; their readiness wakes the loop and is
+    /// kept for [`StdNet::take_external`].
+    pub fn registry(&self) -> io::Result<mio::Registry> {
+        self.poll.registry().try_clone()
+    }
+
+    /// Readiness of the external sources since the last call: (token, readable, writable).
+    pub fn take_external(&mut self) -> Vec<(Token, bool, bool)> {
+        std::mem::take(&mut self.external)
     }
 
     /// Wakes [`StdNet::wait`] from another thread (the AT port's reader and writer).
@@ -179,7 +197,8 @@ impl StdNet {
     /// Sleep until a socket is ready, the waker is woken, or `timeout` passes (`None`:
     /// indefinitely). Readiness is kept for the next [`Network::poll`].
     pub fn wait(&mut self, timeout: Option<Duration>) {
-        if !self.queue.is_empty() {
+        // Events already taken from the OS (by `Network::poll`) are pending work: no sleep.
+        if !self.queue.is_empty() || !self.external.is_empty() {
             return;
         }
         self.take_os_events(timeout);
@@ -198,6 +217,10 @@ impl StdNet {
             .collect();
         for (token, readable, writable, error) in ready {
             if token == WAKE {
+                continue;
+            }
+            if token.0 >= EXTERNAL_TOKENS {
+                self.external.push((token, readable || error, writable || error));
                 continue;
             }
             let h = token.0 as u32;

@@ -14,6 +14,7 @@ use crate::flash::FileFlash;
 use crate::mfg::{self, MfgSource};
 use crate::net::StdNetConfig;
 use crate::platform::HostPlatform;
+use crate::tcp_port::TcpPort;
 use crate::transport::{HostPort, UartMode};
 
 /// Size of the settings image (`--state`): ESP-AT's `nvs` partition on the ESP32-C3.
@@ -95,7 +96,11 @@ pub fn run(cfg: SimConfig) -> std::io::Result<()> {
     let platform = HostPlatform::new(cfg.aps.clone(), cfg.join, settings, mfg, cfg.net)?;
     // The port's address is the first line on stderr (tools wait for it); the mfg_nvs report
     // follows.
-    let mut port = HostPort::open(&cfg.uart, platform.net.waker())?;
+    let mut port = match &cfg.uart {
+        // TCP: non-blocking sockets in the loop's own poll, no threads.
+        UartMode::Tcp(addr) => AtPort::Tcp(TcpPort::bind(*addr, platform.net.registry()?)?),
+        other => AtPort::Threads(HostPort::open(other, platform.net.waker())?),
+    };
     report_mfg(&platform.mfg);
     let start = StdInstant::now();
     let now = || Instant::from_micros(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
@@ -127,10 +132,96 @@ pub fn run(cfg: SimConfig) -> std::io::Result<()> {
         // More input the firmware can take, or deferred work after drained output: go on at
         // once. Otherwise sleep until I/O or the deadline (no spinning on a stalled host:
         // its output waits in the port, whose writer wakes us when room frees).
+        // Readiness of the AT port's sockets the firmware's network poll picked up.
+        deliver_port_events(&mut fw, &mut port);
         let more_input =
             pending.has_input() || embedded_io::ReadReady::read_ready(&mut port).unwrap_or(false);
         let go_on = (more_input && fw.wants_input()) || (fw.has_deferred() && fw.tx_len() == 0);
         let timeout = if go_on { Some(Duration::ZERO) } else { next.map(|d| d.saturating_since(now())) };
         fw.platform().net.wait(timeout);
+        deliver_port_events(&mut fw, &mut port);
+    }
+}
+
+/// Hand the AT port the readiness of its sockets (a TCP port lives in the network's poll).
+fn deliver_port_events(fw: &mut Firmware<HostPlatform>, port: &mut AtPort) {
+    let external = fw.platform().net.take_external();
+    if let AtPort::Tcp(p) = port {
+        for (token, readable, writable) in external {
+            p.on_ready(token, readable, writable);
+        }
+    }
+}
+
+/// The AT port: a TCP socket in the loop's poll, or the thread-backed stdio/PTY port.
+enum AtPort {
+    Tcp(TcpPort),
+    Threads(HostPort),
+}
+
+impl AtPort {
+    fn is_closed(&self) -> bool {
+        match self {
+            AtPort::Tcp(_) => false,
+            AtPort::Threads(p) => p.is_closed(),
+        }
+    }
+    fn quit_requested(&self) -> bool {
+        match self {
+            AtPort::Tcp(_) => false,
+            AtPort::Threads(p) => p.quit_requested(),
+        }
+    }
+    fn output_pending(&self) -> bool {
+        match self {
+            AtPort::Tcp(p) => p.output_pending(),
+            AtPort::Threads(p) => p.output_pending(),
+        }
+    }
+}
+
+impl embedded_io::ErrorType for AtPort {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::Read for AtPort {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        match self {
+            AtPort::Tcp(p) => p.read(buf),
+            AtPort::Threads(p) => p.read(buf),
+        }
+    }
+}
+
+impl embedded_io::ReadReady for AtPort {
+    fn read_ready(&mut self) -> Result<bool, Self::Error> {
+        match self {
+            AtPort::Tcp(p) => p.read_ready(),
+            AtPort::Threads(p) => p.read_ready(),
+        }
+    }
+}
+
+impl embedded_io::Write for AtPort {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        match self {
+            AtPort::Tcp(p) => p.write(buf),
+            AtPort::Threads(p) => p.write(buf),
+        }
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        match self {
+            AtPort::Tcp(p) => p.flush(),
+            AtPort::Threads(p) => p.flush(),
+        }
+    }
+}
+
+impl embedded_io::WriteReady for AtPort {
+    fn write_ready(&mut self) -> Result<bool, Self::Error> {
+        match self {
+            AtPort::Tcp(p) => p.write_ready(),
+            AtPort::Threads(p) => p.write_ready(),
+        }
     }
 }

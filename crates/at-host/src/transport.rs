@@ -1,6 +1,6 @@
-//! The AT port on a PC — stdio, a TCP listener (one client at a time) or a pseudo-terminal —
-//! as an `embedded-io` UART ([`HostPort`]), so `at-sim` runs the firmware through the same
-//! `at_core::runner::pump` a device does.
+//! The AT port on a PC — stdio or a pseudo-terminal — as an `embedded-io` UART
+//! ([`HostPort`]), so `at-sim` runs the firmware through the same `at_core::runner::pump` a
+//! device does. (The TCP port is [`crate::tcp_port::TcpPort`]: sockets in the loop's own poll.)
 //!
 //! Small blocking threads move bytes between the OS and two bounded buffers:
 //!
@@ -21,7 +21,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -235,25 +235,10 @@ impl HostPort {
                 }
                 Ok(HostPort { shared, _slave: None, _raw: raw, path: None })
             }
-            UartMode::Tcp(addr) => {
-                let listener = TcpListener::bind(addr)?;
-                log::info!("AT port: TCP listening on {}", listener.local_addr()?);
-                eprintln!("at-sim: AT port on tcp://{}", listener.local_addr()?);
-                let sh = shared.clone();
-                std::thread::Builder::new().name("tcp-accept".into()).spawn(move || {
-                    for stream in listener.incoming() {
-                        match stream {
-                            Ok(s) => {
-                                if let Err(e) = attach(s, &sh) {
-                                    log::warn!("client not attached: {e}");
-                                }
-                            }
-                            Err(e) => log::warn!("accept: {e}"),
-                        }
-                    }
-                })?;
-                Ok(HostPort { shared, _slave: None, _raw: None, path: None })
-            }
+            UartMode::Tcp(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the TCP AT port is crate::tcp_port::TcpPort (it lives in the network's poll)",
+            )),
             UartMode::Pty => {
                 let pty = nix::pty::openpty(None, None).map_err(io::Error::from)?;
                 let mut t = nix::sys::termios::tcgetattr(&pty.slave).map_err(io::Error::from)?;
@@ -294,30 +279,6 @@ impl HostPort {
         let st = self.shared.lock();
         st.attached && !st.tx.is_empty()
     }
-}
-
-fn attach(s: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
-    let peer = s.peer_addr()?;
-    let generation = {
-        let mut st = shared.lock();
-        if st.attached {
-            drop(st);
-            log::warn!("refusing {peer}: another client is attached (one at a time, like a serial port)");
-            let mut s = s;
-            let _ = s.write_all(b"at-sim: another client is attached\r\n");
-            return Ok(());
-        }
-        st.attached = true;
-        st.ever_attached = true;
-        st.generation += 1;
-        st.generation
-    };
-    log::info!("client {peer} attached");
-    s.set_nodelay(true)?;
-    spawn_writer(s.try_clone()?, "tcp", shared.clone(), Some(generation))?;
-    spawn_reader(s, "tcp", shared.clone(), Some(generation), false)?;
-    shared.wake();
-    Ok(())
 }
 
 fn spawn_reader<R: Read + Send + 'static>(

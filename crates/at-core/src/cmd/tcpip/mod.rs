@@ -260,14 +260,19 @@ impl<P: Platform> Core<P> {
             }
             match t.links.config(id).map(|c| c.recv) {
                 Ok(RecvMode::Active) => {
-                    let Some((chunk, remote)) = t.links.next_chunk(id) else { continue };
-                    let m = Message::Ipd {
-                        link: t.shown(id),
-                        len: chunk.len(),
-                        remote: t.dinfo.then_some(remote),
-                    };
-                    let n = chunk.len();
-                    if urc.emit_with(&m, chunk) == Emitted::Yes {
+                    // A few frames per link per poll (bounded by IPD_PER_POLL and the queue's
+                    // room), so a fast link is not held to one 2920-byte frame per round.
+                    for _ in 0..IPD_PER_POLL {
+                        let Some((chunk, remote)) = t.links.next_chunk(id) else { break };
+                        let m = Message::Ipd {
+                            link: t.shown(id),
+                            len: chunk.len(),
+                            remote: t.dinfo.then_some(remote),
+                        };
+                        let n = chunk.len();
+                        if urc.emit_with(&m, chunk) != Emitted::Yes {
+                            break;
+                        }
                         t.links.consume(id, n);
                     }
                 }
@@ -416,6 +421,9 @@ impl<P: Platform> Core<P> {
         [t.links.next_deadline(now), reconnect, delivery].into_iter().flatten().min()
     }
 }
+
+/// `+IPD` frames one link delivers per poll at most.
+pub const IPD_PER_POLL: usize = 4;
 
 /// Type of a boxed data phase for this family's handlers.
 pub(crate) type Phase<P> = DataPhase<Core<P>>;
