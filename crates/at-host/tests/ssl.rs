@@ -664,3 +664,34 @@ fn savetranslink_ssl_enters_passthrough_over_tls_at_boot() {
     drop(sim);
     let _ = std::fs::remove_file(&state);
 }
+
+#[test]
+fn an_oversized_record_fails_the_connection_without_spinning() {
+    let (sim, mut c) = online(&[]);
+    let port = free_port();
+    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
+    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",0")), "\r\nOK\r\n");
+    // A handshake record claiming 17,000 and then 24,000 bytes: more than a record may hold.
+    for len in [17_000u16, 24_000] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut rec = vec![0x16, 0x03, 0x01, (len >> 8) as u8, len as u8];
+        rec.extend(std::iter::repeat_n(b'A', usize::from(len)));
+        let _ = s.write_all(&rec);
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 64];
+        let t0 = Instant::now();
+        // The server gives up on the connection promptly (an alert and/or a close).
+        loop {
+            match s.read(&mut b) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(3), "the connection was held {:?}", t0.elapsed());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_ticks(sim.child.id());
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(cpu_ticks(sim.child.id()) - before < 4, "at-sim spins after oversized records");
+    assert_eq!(c.drain(Duration::from_millis(100)), "", "nothing announced");
+}

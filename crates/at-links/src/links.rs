@@ -114,6 +114,12 @@ impl core::fmt::Debug for Tls {
     }
 }
 
+/// TLS records decrypted per link per poll at most.
+const TLS_RECORDS_PER_STEP: usize = 4;
+/// Encrypted bytes waiting for the socket above which no more plaintext is encrypted (room
+/// stays for the session's own messages: alerts, key updates, close_notify).
+const TLS_OUTGOING_HIGH: usize = 8 * 1024;
+
 /// How long a TLS handshake may take (ESP-AT: 10 s per handshake step).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -1024,6 +1030,9 @@ impl Links {
                         }
                         return;
                     }
+                    Ok(()) if l.ended && l.error.is_some() => {
+                        Some(TlsError::Protocol("the connection was reset during the handshake"))
+                    }
                     Ok(()) if l.ended => Some(TlsError::Protocol("the peer closed during the handshake")),
                     Ok(()) if now >= deadline => Some(TlsError::HandshakeTimeout),
                     Ok(()) => None,
@@ -1222,16 +1231,31 @@ fn tls_step<N: Network>(
                 }
             }
         }
+        // Decrypt and take what arrived, a few records per step (bounded), while the link has
+        // room: records read together are not left waiting for the next wake-up.
         t.process()?;
-        let room = rx_cap.saturating_sub(l.rx.len()).min(t.readable());
-        if room > 0 {
-            let start = l.rx.len();
-            l.rx.resize(start + room, 0);
-            let n = t.read(&mut l.rx[start..]);
-            l.rx.truncate(start + n);
-            l.last_activity = now;
+        for _ in 0..TLS_RECORDS_PER_STEP {
+            let room = rx_cap.saturating_sub(l.rx.len()).min(t.readable());
+            if room > 0 {
+                let start = l.rx.len();
+                l.rx.resize(start + room, 0);
+                let n = t.read(&mut l.rx[start..]);
+                l.rx.truncate(start + n);
+                l.last_activity = now;
+            }
+            if t.readable() > 0 || !t.can_progress() || l.rx.len() >= rx_cap {
+                break;
+            }
+            t.process()?;
         }
-        if write.is_some() && !t.is_handshaking() && !l.tx.is_empty() && l.error.is_none() {
+        // Encrypt queued plaintext only while the socket takes what is already encrypted.
+        if write.is_some()
+            && !t.is_handshaking()
+            && !l.tx.is_empty()
+            && l.error.is_none()
+            && !l.blocked
+            && t.outgoing().len() < TLS_OUTGOING_HIGH
+        {
             let n = t.write(&l.tx)?;
             if n > 0 {
                 l.tx.advance(n);

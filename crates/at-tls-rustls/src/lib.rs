@@ -52,9 +52,11 @@ use rustls::time_provider::TimeProvider;
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 
-/// Received ciphertext held at most: one whole TLS record (16 KiB of plaintext, the 5-byte
-/// header and up to 256 bytes of AEAD/padding overhead), as rustls needs a record whole.
-pub const INCOMING_CAPACITY: usize = 16 * 1024 + 5 + 256;
+/// Received ciphertext held at most: one whole TLS record of the largest size rustls accepts
+/// (5-byte header, 16 KiB of plaintext and up to 2048 bytes of expansion), as rustls needs a
+/// record whole. A handshake message spread over several records must fit too: a peer whose
+/// certificate chain is larger than this fails the handshake with a clear error.
+pub const INCOMING_CAPACITY: usize = 5 + 16 * 1024 + 2048;
 /// Ciphertext waiting for the socket, at most (handshake flights grow the buffer up to this).
 pub const OUTGOING_CAPACITY: usize = 24 * 1024;
 /// Plaintext encrypted per [`TlsSession::write`] call at most (one record).
@@ -149,6 +151,7 @@ fn verify_time(clock: &Clock, leaf: &CertificateDer<'_>, now: UnixTime) -> UnixT
     if clock.get().is_some() {
         return now;
     }
+    log::warn!("TLS: the clock is not synced (AT+CIPSNTPCFG): the peer certificate's dates are not checked");
     use der::Decode;
     match x509_cert::Certificate::from_der(leaf.as_ref()) {
         Ok(c) => UnixTime::since_unix_epoch(c.tbs_certificate().validity().not_before.to_unix_duration()),
@@ -542,6 +545,22 @@ impl RustlsSession {
             return Err(e);
         }
         self.held_record = false;
+        let r = self.run_steps(write);
+        // A full receive buffer that rustls cannot make progress on holds a record or
+        // handshake message larger than the buffer: it can never complete.
+        if r.is_ok()
+            && self.plain.is_none()
+            && self.in_used - self.consumed == self.incoming.len()
+            && !self.held_record
+        {
+            let e = TlsError::Protocol("a TLS record or handshake message larger than the receive buffer");
+            self.failed = Some(e);
+            return Err(e);
+        }
+        r
+    }
+
+    fn run_steps(&mut self, write: Option<&[u8]>) -> Result<usize, TlsError> {
         let mut wrote = 0;
         for _ in 0..MAX_STEPS {
             match self.step(write.filter(|_| wrote == 0), &mut wrote) {
@@ -616,6 +635,8 @@ fn handle<D>(
                                 *plain = Some((usize::MAX, rec.payload.len()));
                             }
                         }
+                        // More records may wait behind this one: say so (can_progress).
+                        *held = true;
                         return Ok((discard, false));
                     }
                     true
@@ -626,7 +647,8 @@ fn handle<D>(
         // Early data is never enabled (max_early_data_size stays 0), so this cannot come.
         ConnectionState::ReadEarlyData(_) => return Err(TlsError::Protocol("unexpected early data")),
         ConnectionState::EncodeTlsData(mut e) => {
-            let mut need = 2048;
+            // A first guess, then exactly what the encoder asks for.
+            let mut need = 2048.min(OUTGOING_CAPACITY.saturating_sub(out.len())).max(64);
             loop {
                 let Some(start) = reserve(out, need) else {
                     return Err(TlsError::Internal("handshake flight larger than the send buffer"));

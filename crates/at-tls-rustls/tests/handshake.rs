@@ -162,3 +162,54 @@ fn before_the_first_sntp_sync_dates_are_not_checked_but_everything_else_is() {
         "{r:?}"
     );
 }
+
+#[test]
+fn records_that_arrive_together_are_announced_one_after_the_other() {
+    let mut tls = RustlsTls::default();
+    let creds = load(demo::SERVER_CERT, demo::SERVER_KEY);
+    let mut s = server(&mut tls, &creds, None);
+    let mut c = client(&mut tls, "localhost", Some(&ca()), None);
+    pump(&mut *c, &mut *s).unwrap();
+    // Four records in one go (as one TCP segment would bring them).
+    for msg in [&b"one"[..], b"two", b"three", b"four"] {
+        assert_eq!(c.write(msg).unwrap(), msg.len());
+    }
+    assert!(transfer(&mut *c, &mut *s));
+    s.process().unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    for _ in 0..10 {
+        let n = s.read(&mut buf);
+        got.extend_from_slice(&buf[..n]);
+        if s.readable() == 0 && !s.can_progress() {
+            break;
+        }
+        // The session says more waits: processing again (without new bytes) yields it.
+        s.process().unwrap();
+    }
+    assert_eq!(got, b"onetwothreefour");
+}
+
+#[test]
+fn a_handshake_message_larger_than_the_buffer_is_an_error_not_a_wait() {
+    let mut tls = RustlsTls::default();
+    let creds = load(demo::SERVER_CERT, demo::SERVER_KEY);
+    let mut s = server(&mut tls, &creds, None);
+    // A ClientHello header claiming 60,000 bytes, then bytes until the buffer is full.
+    let mut hello = vec![0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0x00, 0xea, 0x60];
+    hello.resize(at_tls_rustls::INCOMING_CAPACITY, 0);
+    let mut fed = 0;
+    let mut failed = false;
+    for _ in 0..100 {
+        let space = s.incoming_space();
+        let n = space.len().min(hello.len() - fed);
+        space[..n].copy_from_slice(&hello[fed..fed + n]);
+        s.received(n);
+        fed += n;
+        if s.process().is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "the session kept waiting for a message that cannot fit");
+}
