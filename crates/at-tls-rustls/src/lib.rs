@@ -27,7 +27,7 @@
 //! read; rustls 0.23 passes application data through its own per-record buffer, so this costs
 //! up to 16 KiB while data flows and nothing when idle), at most [`OUTGOING_CAPACITY`] of
 //! ciphertext to send, plus rustls' own state. Measured (`cargo bench -p at-benches --bench
-//! link_heap`): ≈ 30 KiB per SSL link idle, ≈ 62 KiB at the peak of a bulk transfer.
+//! link_heap`): ≈ 32 KiB per SSL link idle, ≈ 64 KiB at the peak of a bulk transfer.
 
 #![forbid(unsafe_code)]
 
