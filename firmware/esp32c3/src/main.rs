@@ -1,0 +1,142 @@
+//! esp-at-rs on the ESP32-C3 — milestone 1: the AT core on real hardware, without the radio.
+//!
+//! * AT port: UART1 on ESP-AT's ESP32-C3-MINI-1 pins (TX GPIO7, RX GPIO6, CTS GPIO5, RTS GPIO4),
+//!   115200 8N1 at boot, then `AT+UART_DEF` / `factory_param` as the core decides.
+//! * Logs: UART0 (the ROM console, GPIO21 TX, 115200), never the AT port.
+//! * Settings in ESP-AT's `nvs` partition, manufacturing data in `mfg_nvs`, both NVS on the chip's
+//!   flash ([`storage`]).
+//! * Wi-Fi, the IP stack and TLS are **not** in this milestone: [`radio::NoRadio`] and
+//!   `at_hal::tls::NoTls` answer "not supported" (esp-radio + smoltcp + mbedtls-rs come next).
+//!
+//! The main loop is the device loop the core was designed for: `at_core::runner::pump` (one
+//! bounded step: UART → firmware → poll → UART), then feed the watchdog, forever.
+//!
+//! Unsafe code: none of our own (`deny(unsafe_code)`). The unsafe this binary needs lives in
+//! the expansions of esp-alloc's `heap_allocator!` (registering a `static mut` region),
+//! esp-bootloader-esp-idf's `esp_app_desc!` (`export_name`/`link_section` attributes) and
+//! `#[esp_hal::main]` (the entry symbol); the lint does not look into external macros.
+#![no_std]
+#![no_main]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+mod platform;
+mod radio;
+mod storage;
+mod system;
+mod uart;
+
+use alloc::string::String;
+
+use at_core::runner::{Pending, pump};
+use at_core::{Firmware, FirmwareInfo, Options};
+use at_hal::tls::NoTls;
+use esp_hal::time::Duration;
+use esp_hal::timer::timg::{MwdtStage, TimerGroup};
+use esp_hal::uart::Uart;
+use esp_storage::FlashStorage;
+
+use crate::platform::Esp32c3;
+use crate::radio::NoRadio;
+use crate::system::{ChipClock, ChipSystem, HwEntropy};
+use at_hal::time::Clock;
+
+// Panic and exception handler: prints the backtrace on UART0, then halts (the watchdog resets).
+use esp_backtrace as _;
+
+// The ESP-IDF 2nd-stage bootloader's application descriptor.
+esp_bootloader_esp_idf::esp_app_desc!();
+
+/// Heap in the RAM the 2nd-stage bootloader used (`dram2_seg`: 0x3FCCE400..0x3FCDE710 on the
+/// C3, free once the app runs; esp-hal's `#[ram(reclaimed)]`).
+const HEAP_RECLAIMED: usize = 66_320;
+/// Heap in ordinary DRAM (`.bss`).
+const HEAP_MAIN: usize = 192 * 1024;
+// Sizing (README "RAM"): the core's own share peaks at 18 KiB (tests/ram_budget.rs), a TCP link
+// adds ≈ 6.2 KiB; the radio (esp-radio Wi-Fi, ≈ 70–100 KiB of heap in esp-rs examples) and
+// MbedTLS sessions (≈ 2 × 16 KiB record buffers each) will share this heap when they arrive.
+// The C3's 313 KiB of DRAM also holds .data/.bss and the stack; `ci.sh` prints them.
+
+/// How long the main loop may stall before the watchdog resets the chip. Every poll step is
+/// bounded (a 4 KiB flash erase is the slowest, tens of milliseconds).
+const WATCHDOG_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[esp_hal::main]
+fn main() -> ! {
+    esp_println::logger::init_logger_from_env();
+    let peripherals = esp_hal::init(esp_hal::Config::default());
+    // esp-alloc's macro declares a `static mut` byte array and hands it to the global heap
+    // (`unsafe { HEAP.add_region(..) }`), sound because nothing else can name that array.
+    esp_alloc::heap_allocator!(#[esp_hal::ram(reclaimed)] size: HEAP_RECLAIMED);
+    esp_alloc::heap_allocator!(size: HEAP_MAIN);
+    log::info!(
+        "esp-at-rs {} on ESP32-C3 (milestone 1: no radio); reset reason {:?}; heap {} bytes",
+        env!("CARGO_PKG_VERSION"),
+        esp_hal::system::reset_reason(),
+        esp_alloc::HEAP.free()
+    );
+
+    // Watchdog: TIMG0's MWDT resets the system if the loop stops feeding it.
+    let mut wdt = TimerGroup::new(peripherals.TIMG0).wdt;
+    wdt.set_timeout(MwdtStage::Stage0, WATCHDOG_TIMEOUT);
+    wdt.enable();
+
+    // The AT port. CTS/RTS pins are connected always; flow control is used only when
+    // AT+UART_CUR/DEF asks for it (ESP-AT's default is none).
+    let at_default = at_hal::uart::UartConfig::default();
+    let uart_config = match uart::esp_config(&at_default) {
+        Ok(c) => c,
+        Err(e) => panic!("115200 8N1 rejected: {e}"),
+    };
+    let at_uart = match Uart::new(peripherals.UART1, uart_config) {
+        Ok(u) => u,
+        Err(e) => panic!("UART1 init failed: {e}"),
+    }
+    .with_tx(peripherals.GPIO7)
+    .with_rx(peripherals.GPIO6)
+    .with_cts(peripherals.GPIO5)
+    .with_rts(peripherals.GPIO4);
+    let (mut port, uart_control) = uart::split(at_uart, at_default);
+
+    let stores = storage::open(FlashStorage::new(peripherals.FLASH));
+    wdt.feed();
+
+    let platform = Esp32c3 {
+        wifi: NoRadio::new(),
+        net: NoRadio::new(),
+        settings: stores.settings,
+        mfg: stores.mfg,
+        system: ChipSystem,
+        uart: uart_control,
+        entropy: HwEntropy::new(peripherals.RNG, peripherals.ADC1),
+        tls: NoTls,
+    };
+    let clock = ChipClock;
+    let options = Options {
+        info: FirmwareInfo {
+            sdk_version: String::from(concat!(
+                "esp-at-rs-v",
+                env!("CARGO_PKG_VERSION"),
+                " (esp-hal 1.2.2, no radio)"
+            )),
+            ..FirmwareInfo::default()
+        },
+        ..Options::default()
+    };
+    // Boots the core (reads factory_param and the stored settings, applies AT+UART_DEF) and
+    // queues `ready`, which the first pump writes to the AT port.
+    let mut fw = Firmware::new(platform, options, clock.now());
+    log::info!("AT core up; heap free {} bytes", esp_alloc::HEAP.free());
+
+    let mut pending: Pending = Pending::default();
+    loop {
+        // No sleep between steps yet (no interrupt wakes the core in this milestone): the loop
+        // polls the UART FIFO continuously; the returned deadline is not needed for that.
+        if let Err(e) = pump(&mut fw, &mut port, &mut pending, clock.now()) {
+            log::warn!("{e} ({} receive errors since boot)", port.rx_errors());
+        }
+        wdt.feed();
+    }
+}

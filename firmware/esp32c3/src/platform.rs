@@ -1,0 +1,56 @@
+//! [`Esp32c3`]: the `at_hal::Platform` this firmware hands the core.
+
+use alloc::boxed::Box;
+
+use at_hal::kv::Kv;
+use at_hal::tls::NoTls;
+use at_hal::{Parts, Platform};
+
+use crate::radio::NoRadio;
+use crate::storage::Mfg;
+use crate::system::{ChipSystem, HwEntropy};
+use crate::uart::AtUartControl;
+
+/// The ESP32-C3 platform of milestone 1.
+///
+/// Real: the AT port's line settings, restart, heap figures, entropy, the settings store and
+/// `mfg_nvs` on flash. Placeholders: Wi-Fi and the IP stack ([`NoRadio`]: radio not yet
+/// integrated, esp-radio + smoltcp come next) and TLS ([`NoTls`]: mbedtls-rs comes with them).
+pub struct Esp32c3 {
+    /// Wi-Fi station: not yet integrated.
+    pub wifi: NoRadio,
+    /// IP stack: not yet integrated.
+    pub net: NoRadio,
+    /// AT settings (`nvs` partition).
+    pub settings: Box<dyn Kv>,
+    /// `mfg_nvs` and AT+SYSFLASH.
+    pub mfg: Mfg,
+    /// Restart and heap figures.
+    pub system: ChipSystem,
+    /// AT port line settings.
+    pub uart: AtUartControl,
+    /// Hardware RNG (ADC entropy source on).
+    pub entropy: HwEntropy,
+    /// No TLS yet.
+    pub tls: NoTls,
+}
+
+impl Platform for Esp32c3 {
+    type Wifi = NoRadio;
+    type Net = NoRadio;
+    type Settings = Box<dyn Kv>;
+    type Mfg = Mfg;
+
+    fn parts(&mut self) -> Parts<'_, Self> {
+        Parts {
+            wifi: &mut self.wifi,
+            net: &mut self.net,
+            settings: &mut self.settings,
+            mfg: &mut self.mfg,
+            system: &mut self.system,
+            uart: &mut self.uart,
+            entropy: &mut self.entropy,
+            tls: &mut self.tls,
+        }
+    }
+}
