@@ -17,8 +17,12 @@
 //!   knows the AT port's mode and room.
 //! * The AT commands (`AT+CIPSTART`, `AT+CIPSEND`, ...) are `at-core`'s; they drive this
 //!   crate's API.
-//! * SSL links go through a TLS seam; without a TLS provider, [`Links::connect`] answers
-//!   [`LinkError::NoTls`].
+//! * SSL links run over [`at_hal::tls`]: the caller makes the session (the platform's TLS)
+//!   and hands it to [`Links::connect_tls`] or, for a server, an acceptor to
+//!   [`Links::listen_tls`]; the link moves ciphertext between socket and session and
+//!   plaintext between session and buffers, a bounded step per poll, with a handshake timeout
+//!   ([`HANDSHAKE_TIMEOUT`]). [`Links::connect`] / [`Links::listen`] answer
+//!   [`LinkError::NoTls`] for SSL (they have no session).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -32,4 +36,4 @@ pub use config::{
     Buffers, LinkError, MAX_EVENTS, MAX_IPD, MAX_LINKS, MAX_SEND, PASSTHROUGH_CHUNK, Proto, RecvMode,
     SEND_SLACK, SlotConfig, TcpOptions, UdpMode,
 };
-pub use links::{Connect, ConnectState, Host, Link, LinkEvent, Links};
+pub use links::{Connect, ConnectState, HANDSHAKE_TIMEOUT, Host, Link, LinkEvent, Links};
