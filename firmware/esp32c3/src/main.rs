@@ -128,10 +128,12 @@ fn main() -> ! {
     let station = esp_radio::wifi::Interface::station();
     let mac = station.mac_address();
     let device = at_smoltcp::DriverDevice::new(station);
-    let hw = at_smoltcp::smoltcp::wire::HardwareAddress::Ethernet(at_smoltcp::smoltcp::wire::EthernetAddress(mac));
+    let hw =
+        at_smoltcp::smoltcp::wire::HardwareAddress::Ethernet(at_smoltcp::smoltcp::wire::EthernetAddress(mac));
     let mut seed = [0u8; 8];
     entropy.fill_bytes(&mut seed);
-    let net: Net = at_smoltcp::SmolNet::new(device, hw, u64::from_le_bytes(seed), Default::default(), clock_now());
+    let net: Net =
+        at_smoltcp::SmolNet::new(device, hw, u64::from_le_bytes(seed), Default::default(), clock_now());
     wdt.feed();
     log::info!("Wi-Fi up (station {:02x?}); heap free {} bytes", mac, esp_alloc::HEAP.free());
 

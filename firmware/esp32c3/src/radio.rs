@@ -28,16 +28,16 @@ use core::task::{Context, Poll, Waker};
 
 use at_hal::time::Instant;
 use at_hal::wifi::{
-    ApInfo, AuthMode, JoinError, JoinParams, MacAddr, ScanMode, ScanParams, Ssid, WifiError, WifiEvent, WifiMode,
-    WifiStation,
+    ApInfo, AuthMode, JoinError, JoinParams, MacAddr, ScanMode, ScanParams, Ssid, WifiError, WifiEvent,
+    WifiMode, WifiStation,
 };
 use at_smoltcp::{DriverDevice, SmolNet};
 use esp_radio::wifi::ap::AccessPointInfo;
 use esp_radio::wifi::scan::{ScanConfig, ScanTypeConfig};
 use esp_radio::wifi::sta::{ScanMethod, StationConfig};
 use esp_radio::wifi::{
-    AuthenticationMethod, AuthenticationMethodConfig, Config, ConnectionError, DisconnectReason,
-    Interface, Password, WifiController,
+    AuthenticationMethod, AuthenticationMethodConfig, Config, ConnectionError, DisconnectReason, Interface,
+    Password, WifiController,
 };
 
 /// The IP stack: at-smoltcp over esp-radio's station interface.
@@ -47,6 +47,9 @@ pub type Net = SmolNet<DriverDevice<Interface>>;
 const MAX_SCAN_RESULTS: usize = 30;
 
 type Shared = Rc<RefCell<WifiController<'static>>>;
+
+/// A running station operation, polled from [`WifiStation::poll`].
+type Operation = Pin<Box<dyn Future<Output = Done>>>;
 
 /// What a finished operation reports.
 enum Done {
@@ -65,7 +68,7 @@ enum OpKind {
 /// The Wi-Fi station over esp-radio. See the module docs.
 pub struct Radio {
     controller: Shared,
-    op: Option<(OpKind, Pin<Box<dyn Future<Output = Done>>>)>,
+    op: Option<(OpKind, Operation)>,
     mode: WifiMode,
     mac: MacAddr,
     connected: Option<ApInfo>,
@@ -133,9 +136,9 @@ fn join_error(e: &ConnectionError) -> JoinError {
         | DisconnectReason::FourWayHandshakeTimeout
         | DisconnectReason::HandshakeTimeout
         | DisconnectReason::MicFailure => JoinError::WrongPassword,
-        DisconnectReason::BeaconTimeout | DisconnectReason::AuthenticationExpired | DisconnectReason::Timeout => {
-            JoinError::Timeout
-        }
+        DisconnectReason::BeaconTimeout
+        | DisconnectReason::AuthenticationExpired
+        | DisconnectReason::Timeout => JoinError::Timeout,
         _ => JoinError::Failed,
     }
 }
@@ -231,6 +234,10 @@ impl Radio {
     }
 }
 
+// The operation futures hold the controller's `RefCell` borrow across their awaits on purpose:
+// one operation runs at a time, and everything else reaches the controller only through
+// `try_borrow` (a busy controller is skipped, never a panic).
+#[allow(clippy::await_holding_refcell_ref)]
 impl WifiStation for Radio {
     fn set_mode(&mut self, mode: WifiMode) -> Result<(), WifiError> {
         match mode {
@@ -324,12 +331,10 @@ impl WifiStation for Radio {
         let c = self.controller.clone();
         self.start(OpKind::Scan, async move {
             let r = c.borrow_mut().scan_async(&cfg).await;
-            Done::Scanned(
-                r.map(|list| list.iter().map(ap_info).collect()).map_err(|e| {
-                    log::warn!("Wi-Fi: scan failed: {e:?}");
-                    WifiError::InvalidArgument
-                }),
-            )
+            Done::Scanned(r.map(|list| list.iter().map(ap_info).collect()).map_err(|e| {
+                log::warn!("Wi-Fi: scan failed: {e:?}");
+                WifiError::InvalidArgument
+            }))
         });
         Ok(())
     }
