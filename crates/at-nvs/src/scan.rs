@@ -226,7 +226,7 @@ fn scan_page(buf: &[u8], sector: usize, cipher: Option<&EntryCipher>, s: &mut Sc
 /// Check the data CRC of the variable-length item at entry `i` of a page held in `buf`.
 fn data_crc_ok(buf: &[u8], sector: usize, i: usize, item: &Item, cipher: Option<&EntryCipher>) -> bool {
     let size = item.var_size();
-    let mut h = crc32fast::Hasher::new_with_initial(0xFFFF_FFFF);
+    let mut h = crate::crc::hasher();
     let mut left = size;
     let mut j = i + 1;
     while left > 0 && j < ENTRY_COUNT {

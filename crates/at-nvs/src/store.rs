@@ -407,7 +407,7 @@ impl<F: ReadNorFlash> Nvs<F> {
     /// bytes), checking the data CRC over all of it.
     pub(crate) fn read_var(&mut self, loc: &Loc, out: &mut [u8]) -> Result<(), KvError> {
         let size = loc.item.var_size();
-        let mut h = crc32fast::Hasher::new_with_initial(0xFFFF_FFFF);
+        let mut h = crate::crc::hasher();
         let mut done = 0;
         let mut j = loc.entry as usize + 1;
         while done < size && j < ENTRY_COUNT {

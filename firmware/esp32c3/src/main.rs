@@ -1,15 +1,18 @@
-//! esp-at-rs on the ESP32-C3 — milestone 1: the AT core on real hardware, without the radio.
+//! esp-at-rs on the ESP32-C3 — milestone 2: the AT core with the Wi-Fi station and the IP stack.
 //!
 //! * AT port: UART1 on ESP-AT's ESP32-C3-MINI-1 pins (TX GPIO7, RX GPIO6, CTS GPIO5, RTS GPIO4),
 //!   115200 8N1 at boot, then `AT+UART_DEF` / `factory_param` as the core decides.
 //! * Logs: UART0 (the ROM console, GPIO21 TX, 115200), never the AT port.
 //! * Settings in ESP-AT's `nvs` partition, manufacturing data in `mfg_nvs`, both NVS on the chip's
 //!   flash ([`storage`]).
-//! * Wi-Fi, the IP stack and TLS are **not** in this milestone: [`radio::NoRadio`] and
-//!   `at_hal::tls::NoTls` answer "not supported" (esp-radio + smoltcp + mbedtls-rs come next).
+//! * Wi-Fi station: esp-radio ([`radio::Radio`]), on esp-rtos's scheduler; IP stack: smoltcp
+//!   through at-smoltcp ([`radio::Net`]) on esp-radio's station interface.
+//! * TLS is **not** in this milestone: `at_hal::tls::NoTls` answers "not supported" (mbedtls-rs
+//!   comes next).
 //!
 //! The main loop is the device loop the core was designed for: `at_core::runner::pump` (one
-//! bounded step: UART → firmware → poll → UART), then feed the watchdog, forever.
+//! bounded step: UART → firmware → poll → UART), then feed the watchdog, forever. esp-rtos turns
+//! it into its main task; esp-radio's Wi-Fi task runs beside it, preemptively scheduled.
 //!
 //! Unsafe code: none of our own (`deny(unsafe_code)`). The unsafe this binary needs lives in
 //! the expansions of esp-alloc's `heap_allocator!` (registering a `static mut` region),
@@ -39,8 +42,9 @@ use esp_hal::uart::Uart;
 use esp_storage::FlashStorage;
 
 use crate::platform::Esp32c3;
-use crate::radio::NoRadio;
+use crate::radio::{Net, Radio};
 use crate::system::{ChipClock, ChipSystem, HwEntropy};
+use at_hal::system::Entropy;
 use at_hal::time::Clock;
 
 // Panic and exception handler: prints the backtrace on UART0, then halts (the watchdog resets).
@@ -55,13 +59,18 @@ const HEAP_RECLAIMED: usize = 66_320;
 /// Heap in ordinary DRAM (`.bss`).
 const HEAP_MAIN: usize = 192 * 1024;
 // Sizing (README "RAM"): the core's own share peaks at 18 KiB (tests/ram_budget.rs), a TCP link
-// adds ≈ 6.2 KiB; the radio (esp-radio Wi-Fi, ≈ 70–100 KiB of heap in esp-rs examples) and
-// MbedTLS sessions (≈ 2 × 16 KiB record buffers each) will share this heap when they arrive.
+// adds ≈ 6.2 KiB plus its smoltcp socket (5760 + 5744 bytes of buffers); the radio (esp-radio
+// Wi-Fi, ≈ 70–100 KiB of heap in esp-rs examples; not yet measured on a board) shares this heap,
+// and MbedTLS sessions (≈ 2 × 16 KiB record buffers each) will when they arrive.
 // The C3's 313 KiB of DRAM also holds .data/.bss and the stack; `ci.sh` prints them.
 
 /// How long the main loop may stall before the watchdog resets the chip. Every poll step is
 /// bounded (a 4 KiB flash erase is the slowest, tens of milliseconds).
 const WATCHDOG_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn clock_now() -> at_hal::time::Instant {
+    ChipClock.now()
+}
 
 #[esp_hal::main]
 fn main() -> ! {
@@ -72,14 +81,19 @@ fn main() -> ! {
     esp_alloc::heap_allocator!(#[esp_hal::ram(reclaimed)] size: HEAP_RECLAIMED);
     esp_alloc::heap_allocator!(size: HEAP_MAIN);
     log::info!(
-        "esp-at-rs {} on ESP32-C3 (milestone 1: no radio); reset reason {:?}; heap {} bytes",
+        "esp-at-rs {} on ESP32-C3 (milestone 2: Wi-Fi + smoltcp, no TLS); reset reason {:?}; heap {} bytes",
         env!("CARGO_PKG_VERSION"),
         esp_hal::system::reset_reason(),
         esp_alloc::HEAP.free()
     );
 
+    // esp-rtos: its scheduler ticks on TIMG0's timer 0 and switches tasks with the FROM_CPU_INTR0
+    // software interrupt; this function becomes its main task. esp-radio needs it running.
+    let timg0 = TimerGroup::new(peripherals.TIMG0);
+    esp_rtos::start(timg0.timer0, peripherals.FROM_CPU_INTR0);
+
     // Watchdog: TIMG0's MWDT resets the system if the loop stops feeding it.
-    let mut wdt = TimerGroup::new(peripherals.TIMG0).wdt;
+    let mut wdt = timg0.wdt;
     wdt.set_timeout(MwdtStage::Stage0, WATCHDOG_TIMEOUT);
     wdt.enable();
 
@@ -103,14 +117,34 @@ fn main() -> ! {
     let stores = storage::open(FlashStorage::new(peripherals.FLASH));
     wdt.feed();
 
+    let mut entropy = HwEntropy::new(peripherals.RNG, peripherals.ADC1);
+
+    // Wi-Fi: the controller (station mode, esp-radio's default buffers) and the station
+    // interface, which the IP stack sends and receives through.
+    let controller = match esp_radio::wifi::WifiController::new(peripherals.WIFI, Default::default()) {
+        Ok(c) => c,
+        Err(e) => panic!("Wi-Fi init failed: {e:?}"),
+    };
+    let station = esp_radio::wifi::Interface::station();
+    let mac = station.mac_address();
+    let device = at_smoltcp::DriverDevice::new(station);
+    let hw =
+        at_smoltcp::smoltcp::wire::HardwareAddress::Ethernet(at_smoltcp::smoltcp::wire::EthernetAddress(mac));
+    let mut seed = [0u8; 8];
+    entropy.fill_bytes(&mut seed);
+    let net: Net =
+        at_smoltcp::SmolNet::new(device, hw, u64::from_le_bytes(seed), Default::default(), clock_now());
+    wdt.feed();
+    log::info!("Wi-Fi up (station {:02x?}); heap free {} bytes", mac, esp_alloc::HEAP.free());
+
     let platform = Esp32c3 {
-        wifi: NoRadio::new(),
-        net: NoRadio::new(),
+        wifi: Radio::new(controller, mac),
+        net,
         settings: stores.settings,
         mfg: stores.mfg,
         system: ChipSystem,
         uart: uart_control,
-        entropy: HwEntropy::new(peripherals.RNG, peripherals.ADC1),
+        entropy,
         tls: NoTls,
     };
     let clock = ChipClock;
@@ -119,7 +153,7 @@ fn main() -> ! {
             sdk_version: String::from(concat!(
                 "esp-at-rs-v",
                 env!("CARGO_PKG_VERSION"),
-                " (esp-hal 1.2.2, no radio)"
+                " (esp-hal 1.2.2, esp-radio 1.0.0-beta.1, smoltcp 0.14, no TLS)"
             )),
             ..FirmwareInfo::default()
         },

@@ -6,21 +6,22 @@ use at_hal::kv::Kv;
 use at_hal::tls::NoTls;
 use at_hal::{Parts, Platform};
 
-use crate::radio::NoRadio;
+use crate::radio::{Net, Radio};
 use crate::storage::Mfg;
 use crate::system::{ChipSystem, HwEntropy};
 use crate::uart::AtUartControl;
 
-/// The ESP32-C3 platform of milestone 1.
+/// The ESP32-C3 platform of milestone 2.
 ///
 /// Real: the AT port's line settings, restart, heap figures, entropy, the settings store and
-/// `mfg_nvs` on flash. Placeholders: Wi-Fi and the IP stack ([`NoRadio`]: radio not yet
-/// integrated, esp-radio + smoltcp come next) and TLS ([`NoTls`]: mbedtls-rs comes with them).
+/// `mfg_nvs` on flash, the Wi-Fi station ([`Radio`], esp-radio) and the IP stack ([`Net`],
+/// at-smoltcp over esp-radio's station interface). Placeholder: TLS ([`NoTls`]: mbedtls-rs
+/// comes next).
 pub struct Esp32c3 {
-    /// Wi-Fi station: not yet integrated.
-    pub wifi: NoRadio,
-    /// IP stack: not yet integrated.
-    pub net: NoRadio,
+    /// Wi-Fi station (esp-radio).
+    pub wifi: Radio,
+    /// IP stack (smoltcp over the station interface).
+    pub net: Net,
     /// AT settings (`nvs` partition).
     pub settings: Box<dyn Kv>,
     /// `mfg_nvs` and AT+SYSFLASH.
@@ -36,8 +37,8 @@ pub struct Esp32c3 {
 }
 
 impl Platform for Esp32c3 {
-    type Wifi = NoRadio;
-    type Net = NoRadio;
+    type Wifi = Radio;
+    type Net = Net;
     type Settings = Box<dyn Kv>;
     type Mfg = Mfg;
 
