@@ -27,6 +27,7 @@ extern crate alloc;
 
 mod platform;
 mod radio;
+mod rx_ring;
 mod storage;
 mod system;
 mod uart;
@@ -67,6 +68,10 @@ const HEAP_MAIN: usize = 192 * 1024;
 /// How long the main loop may stall before the watchdog resets the chip. Every poll step is
 /// bounded (a 4 KiB flash erase is the slowest, tens of milliseconds).
 const WATCHDOG_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest sleep of the main loop between steps when nothing is due (the AT port's latency
+/// when idle).
+const MAX_IDLE_SLEEP: core::time::Duration = core::time::Duration::from_millis(1);
 
 fn clock_now() -> at_hal::time::Instant {
     ChipClock.now()
@@ -166,11 +171,26 @@ fn main() -> ! {
 
     let mut pending: Pending = Pending::default();
     loop {
-        // No sleep between steps yet (no interrupt wakes the core in this milestone): the loop
-        // polls the UART FIFO continuously; the returned deadline is not needed for that.
-        if let Err(e) = pump(&mut fw, &mut port, &mut pending, clock.now()) {
-            log::warn!("{e} ({} receive errors since boot)", port.rx_errors());
-        }
+        let now = clock.now();
+        let next = match pump(&mut fw, &mut port, &mut pending, now) {
+            Ok(next) => next,
+            Err(e) => {
+                log::warn!("{e} ({} receive errors since boot)", port.rx_errors());
+                Some(now)
+            }
+        };
         wdt.feed();
+        // Sleep until the core's next deadline, at most MAX_IDLE_SLEEP (received bytes wait in
+        // the interrupt-filled ring; queued output waits for the TX FIFO, which 1 ms of
+        // sleep cannot empty at ≤ 921 600 baud), and not at all while work is waiting. The
+        // sleep blocks this task in esp-rtos, so the Wi-Fi task and the idle hook run.
+        let wait = match next {
+            Some(t) => t.saturating_since(now),
+            None => MAX_IDLE_SLEEP,
+        }
+        .min(MAX_IDLE_SLEEP);
+        if !wait.is_zero() && !port.has_input() && !pending.has_input() {
+            esp_rtos::CurrentThreadHandle::get().delay(Duration::from_micros(wait.as_micros() as u64));
+        }
     }
 }

@@ -1,38 +1,133 @@
 //! The AT port: UART1 as an `embedded-io` byte stream ([`AtPort`]) and its line settings
 //! ([`AtUartControl`], `AT+UART_CUR` / `AT+UART_DEF`).
 //!
-//! Both halves share one esp-hal [`Uart`] (`Rc<RefCell<..>>`: one core, one thread, and each
-//! method borrows it only for its own duration, so the borrows never overlap): the runner owns
-//! the stream, the firmware core's platform owns the control.
+//! Receiving is interrupt-driven: the UART1 interrupt (RX FIFO above
+//! [`RX_FIFO_THRESHOLD`] bytes, or the line idle for [`RX_IDLE_SYMBOLS`] symbol times) moves
+//! the hardware FIFO into a [`RxRing`] of [`crate::rx_ring::RX_RING_CAPACITY`] bytes, so bytes survive poll
+//! steps longer than the 128-byte FIFO lasts (a flash erase). When the ring is full the
+//! interrupt stops draining the FIFO until the main loop has made room: the FIFO then fills,
+//! and with RTS flow control on (`AT+UART_CUR=...,1` or `3`) the hardware holds the host back;
+//! without it, the FIFO overflows and the loss is reported ([`RxError::FifoOverflowed`]),
+//! logged and counted, never silent.
 //!
-//! Non-blocking by construction: reads use [`Uart::read_buffered`] (never waits), writes are only
-//! issued by the runner after [`WriteReady::write_ready`] said the TX FIFO has room, and
-//! [`Uart::write`] then copies what fits.
-//!
-//! Known limit of this milestone: received bytes wait in the 128-byte hardware RX FIFO until
-//! the main loop reads them (no interrupt-driven ring buffer yet). A poll that blocks longer
-//! than the FIFO lasts — a 4 KiB flash erase takes tens of milliseconds, and the FIFO holds
-//! 11 ms of 115200 baud — loses bytes unless the host honours RTS (`AT+UART_CUR=...,1` or `3`).
-//! The loss is reported ([`RxError::FifoOverflowed`]) and logged, never silent.
+//! The UART and the ring live in `critical_section::Mutex` statics shared by the interrupt
+//! handler, the stream and the control; every access is one short critical section (a FIFO's
+//! worth of bytes at most). Writes are non-blocking: the runner writes only after
+//! [`WriteReady::write_ready`] said the TX FIFO has room, and [`Uart::write`] copies what fits.
 
-use alloc::rc::Rc;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 
 use at_hal::uart::{FlowControl, Parity, StopBits, UartConfig, UartConfigError, UartControl};
+use critical_section::Mutex;
 use embedded_io::{ErrorKind, ErrorType, Read, ReadReady, Write, WriteReady};
+use enumset::EnumSet;
 use esp_hal::Blocking;
-use esp_hal::uart::{self, CtsConfig, DataBits, HwFlowControl, RtsConfig, RxError, TxError, Uart};
+use esp_hal::uart::{
+    self, CtsConfig, DataBits, HwFlowControl, RtsConfig, RxConfig, RxError, TxError, Uart, UartInterrupt,
+};
+
+use crate::rx_ring::RxRing;
 
 /// RX FIFO level (of 128 bytes) at which RTS is deasserted when RTS flow control is on. ESP-IDF
 /// asks for a threshold below the FIFO size; 100 leaves the host 28 byte-times to stop.
 pub const RTS_THRESHOLD: u8 = 100;
 
-type Shared = Rc<RefCell<Uart<'static, Blocking>>>;
+/// RX FIFO level (of 128 bytes) that raises the receive interrupt: the remaining 64 bytes are
+/// 5.5 ms of 115 200 baud (0.7 ms of 921 600) for the interrupt to be served.
+pub const RX_FIFO_THRESHOLD: u16 = 64;
 
-/// Split an initialised UART into the byte stream and the line-settings control.
-pub fn split(uart: Uart<'static, Blocking>, current: UartConfig) -> (AtPort, AtUartControl) {
-    let shared = Rc::new(RefCell::new(uart));
-    (AtPort { uart: shared.clone(), rx_errors: 0 }, AtUartControl { uart: shared, current })
+/// Idle line time, in symbols (bytes), after which the bytes below the threshold are collected
+/// (ESP-IDF's default receive timeout).
+pub const RX_IDLE_SYMBOLS: u8 = 10;
+
+/// The AT UART, shared by the interrupt handler, [`AtPort`] and [`AtUartControl`]. `None`
+/// only while [`AtPort::flush`] waits for the transmitter with the interrupt off.
+static UART: Mutex<RefCell<Option<Uart<'static, Blocking>>>> = Mutex::new(RefCell::new(None));
+
+/// What the interrupt moved out of the FIFO. All zeros, so it lives in `.bss`, not in flash.
+static RX: Mutex<RefCell<RxState>> = Mutex::new(RefCell::new(RxState::new()));
+
+/// A receive error not yet reported through [`AtPort`] (kept apart from [`RX`]: `None` is
+/// not all zeros, and would move the whole ring into `.data`).
+static RX_ERROR: Mutex<Cell<Option<RxError>>> = Mutex::new(Cell::new(None));
+
+struct RxState {
+    ring: RxRing,
+    /// The interrupt stopped draining the FIFO because the ring was full.
+    paused: bool,
+    /// Receive errors since boot.
+    errors: u32,
+}
+
+impl RxState {
+    const fn new() -> Self {
+        RxState { ring: RxRing::new(), paused: false, errors: 0 }
+    }
+
+    /// Move what the FIFO holds into the ring (as much as fits). Returns whether the ring is
+    /// full now.
+    fn fill(
+        &mut self,
+        uart: &mut Uart<'static, Blocking>,
+        cs: critical_section::CriticalSection<'_>,
+    ) -> bool {
+        while !self.ring.is_full() {
+            let space = self.ring.free_slice();
+            match uart.read_buffered(space) {
+                Ok(0) => break,
+                Ok(n) => self.ring.commit(n),
+                Err(e) => {
+                    self.errors = self.errors.saturating_add(1);
+                    note_error(cs, e);
+                    break;
+                }
+            }
+        }
+        self.ring.is_full()
+    }
+}
+
+/// Keep the first unreported receive error.
+fn note_error(cs: critical_section::CriticalSection<'_>, e: RxError) {
+    let slot = RX_ERROR.borrow(cs);
+    if slot.get().is_none() {
+        slot.set(Some(e));
+    }
+}
+
+/// The receive interrupts: FIFO above the threshold, line idle with bytes below it.
+fn rx_interrupts() -> EnumSet<UartInterrupt> {
+    UartInterrupt::RxFifoFull | UartInterrupt::RxTimeout
+}
+
+/// UART1's interrupt: drain the RX FIFO into the ring; stop listening while the ring is full.
+#[esp_hal::handler]
+fn at_uart_interrupt() {
+    critical_section::with(|cs| {
+        let mut uart = UART.borrow_ref_mut(cs);
+        let Some(uart) = uart.as_mut() else { return };
+        let mut rx = RX.borrow_ref_mut(cs);
+        if rx.fill(uart, cs) {
+            uart.unlisten(rx_interrupts());
+            rx.paused = true;
+        }
+        uart.clear_interrupts(rx_interrupts());
+    });
+}
+
+/// Take over an initialised UART: install the receive interrupt and split it into the byte
+/// stream and the line-settings control.
+pub fn split(mut uart: Uart<'static, Blocking>, current: UartConfig) -> (AtPort, AtUartControl) {
+    uart.set_interrupt_handler(at_uart_interrupt);
+    uart.clear_interrupts(rx_interrupts());
+    uart.listen(rx_interrupts());
+    critical_section::with(|cs| *UART.borrow_ref_mut(cs) = Some(uart));
+    (AtPort { _private: () }, AtUartControl { current })
+}
+
+/// Run `f` on the AT UART inside a critical section (`None` only during [`AtPort::flush`]).
+fn with_uart<R>(f: impl FnOnce(&mut Uart<'static, Blocking>) -> R) -> Option<R> {
+    critical_section::with(|cs| UART.borrow_ref_mut(cs).as_mut().map(f))
 }
 
 /// esp-hal's configuration for an AT line setting.
@@ -73,6 +168,9 @@ pub fn esp_config(c: &UartConfig) -> Result<uart::Config, UartConfigError> {
         rts: if rts { RtsConfig::Enabled(RTS_THRESHOLD) } else { RtsConfig::Disabled },
     };
     Ok(uart::Config::default()
+        .with_rx(
+            RxConfig::default().with_fifo_full_threshold(RX_FIFO_THRESHOLD).with_timeout(RX_IDLE_SYMBOLS),
+        )
         .with_baudrate(c.baudrate)
         .with_data_bits(data_bits)
         .with_parity(parity)
@@ -82,14 +180,18 @@ pub fn esp_config(c: &UartConfig) -> Result<uart::Config, UartConfigError> {
 
 /// The AT port's byte stream, for `at_core::runner::pump`.
 pub struct AtPort {
-    uart: Shared,
-    rx_errors: u32,
+    _private: (),
 }
 
 impl AtPort {
     /// Receive errors (overflow, framing, parity, glitch) seen since boot.
     pub fn rx_errors(&self) -> u32 {
-        self.rx_errors
+        critical_section::with(|cs| RX.borrow_ref(cs).errors)
+    }
+
+    /// Whether received bytes wait in the ring (the main loop does not sleep then).
+    pub fn has_input(&self) -> bool {
+        critical_section::with(|cs| !RX.borrow_ref(cs).ring.is_empty())
     }
 }
 
@@ -129,60 +231,109 @@ impl ErrorType for AtPort {
 }
 
 impl Read for AtPort {
-    /// Bytes already in the RX FIFO (never waits; 0 only when none are there).
+    /// Bytes already received (never waits; 0 only when none are there). Collects what the
+    /// FIFO holds below the interrupt's threshold first, and resumes the interrupt once the
+    /// ring has room again.
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, AtPortError> {
-        self.uart.borrow_mut().read_buffered(buf).map_err(|e| {
-            self.rx_errors = self.rx_errors.saturating_add(1);
-            AtPortError::Rx(e)
+        critical_section::with(|cs| {
+            let mut uart = UART.borrow_ref_mut(cs);
+            let mut rx = RX.borrow_ref_mut(cs);
+            if let Some(uart) = uart.as_mut() {
+                rx.fill(uart, cs);
+            }
+            if let Some(e) = RX_ERROR.borrow(cs).take() {
+                return Err(AtPortError::Rx(e));
+            }
+            let n = rx.ring.pop_into(buf);
+            if rx.paused
+                && !rx.ring.is_full()
+                && let Some(uart) = uart.as_mut()
+            {
+                rx.paused = false;
+                uart.listen(rx_interrupts());
+            }
+            Ok(n)
         })
     }
 }
 
 impl ReadReady for AtPort {
     fn read_ready(&mut self) -> Result<bool, AtPortError> {
-        let mut u = self.uart.borrow_mut();
-        // Report an error the hardware flagged (and clear it) rather than lose it silently.
-        if let Err(e) = u.check_for_rx_errors() {
-            self.rx_errors = self.rx_errors.saturating_add(1);
-            return Err(AtPortError::Rx(e));
-        }
-        Ok(u.read_ready())
+        critical_section::with(|cs| {
+            let mut uart = UART.borrow_ref_mut(cs);
+            let mut rx = RX.borrow_ref_mut(cs);
+            if let Some(uart) = uart.as_mut() {
+                // Report an error the hardware flagged (and clear it) rather than lose it.
+                if let Err(e) = uart.check_for_rx_errors() {
+                    rx.errors = rx.errors.saturating_add(1);
+                    note_error(cs, e);
+                }
+                if rx.ring.is_empty() && Uart::read_ready(uart) {
+                    rx.fill(uart, cs);
+                }
+            }
+            if let Some(e) = RX_ERROR.borrow(cs).take() {
+                return Err(AtPortError::Rx(e));
+            }
+            Ok(!rx.ring.is_empty())
+        })
     }
 }
 
 impl Write for AtPort {
     /// Copies what fits in the TX FIFO. The runner calls it only after `write_ready`.
     fn write(&mut self, buf: &[u8]) -> Result<usize, AtPortError> {
-        self.uart.borrow_mut().write(buf).map_err(AtPortError::Tx)
+        with_uart(|u| u.write(buf)).unwrap_or(Ok(0)).map_err(AtPortError::Tx)
     }
 
     /// Waits until the TX FIFO and shift register are empty. The runner calls it only before
-    /// a deferred restart or UART change, so the `OK` leaves at the old setting.
+    /// a deferred restart or UART change, so the `OK` leaves at the old setting. The UART is
+    /// taken out of the shared slot for the wait (at 9600 baud a full FIFO takes 133 ms:
+    /// interrupts stay on); its receive interrupt is off meanwhile, bytes wait in the FIFO.
     fn flush(&mut self) -> Result<(), AtPortError> {
-        self.uart.borrow_mut().flush().map_err(AtPortError::Tx)
+        let taken = critical_section::with(|cs| {
+            let mut u = UART.borrow_ref_mut(cs).take();
+            if let Some(u) = u.as_mut() {
+                u.unlisten(rx_interrupts());
+            }
+            u
+        });
+        let Some(mut uart) = taken else { return Ok(()) };
+        let r = uart.flush().map_err(AtPortError::Tx);
+        critical_section::with(|cs| {
+            if !RX.borrow_ref(cs).paused {
+                uart.listen(rx_interrupts());
+            }
+            *UART.borrow_ref_mut(cs) = Some(uart);
+        });
+        r
     }
 }
 
 impl WriteReady for AtPort {
     fn write_ready(&mut self) -> Result<bool, AtPortError> {
-        Ok(self.uart.borrow().write_ready())
+        Ok(with_uart(|u| Uart::write_ready(u)).unwrap_or(false))
     }
 }
 
 /// `AT+UART_CUR` / `AT+UART_DEF`: applies baud rate, data bits, parity, stop bits and hardware
 /// flow control through esp-hal's [`Uart::apply_config`].
 pub struct AtUartControl {
-    uart: Shared,
     current: UartConfig,
 }
 
 impl UartControl for AtUartControl {
     fn apply(&mut self, config: &UartConfig) -> Result<(), UartConfigError> {
         let cfg = esp_config(config)?;
-        self.uart.borrow_mut().apply_config(&cfg).map_err(|e| {
-            log::warn!("UART setting {config:?} rejected by the driver: {e}");
-            UartConfigError::Unsupported
-        })?;
+        match with_uart(|u| u.apply_config(&cfg)) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                log::warn!("UART setting {config:?} rejected by the driver: {e}");
+                return Err(UartConfigError::Unsupported);
+            }
+            // Only while a flush holds the UART, which never overlaps a command.
+            None => return Err(UartConfigError::Unsupported),
+        }
         log::info!("AT port: {:?} -> {config:?}", self.current);
         self.current = *config;
         Ok(())
