@@ -119,9 +119,13 @@ fn at_uart_interrupt() {
 /// stream and the line-settings control.
 pub fn split(mut uart: Uart<'static, Blocking>, current: UartConfig) -> (AtPort, AtUartControl) {
     uart.set_interrupt_handler(at_uart_interrupt);
-    uart.clear_interrupts(rx_interrupts());
-    uart.listen(rx_interrupts());
-    critical_section::with(|cs| *UART.borrow_ref_mut(cs) = Some(uart));
+    // Listen only once the handler can reach the UART (a level interrupt it cannot clear
+    // would fire forever).
+    critical_section::with(|cs| {
+        uart.clear_interrupts(rx_interrupts());
+        uart.listen(rx_interrupts());
+        *UART.borrow_ref_mut(cs) = Some(uart);
+    });
     (AtPort { _private: () }, AtUartControl { current })
 }
 
