@@ -25,6 +25,7 @@
 
 extern crate alloc;
 
+mod pins;
 mod platform;
 mod radio;
 mod rx_ring;
@@ -37,6 +38,7 @@ use alloc::string::String;
 use at_core::runner::{Pending, pump};
 use at_core::{Firmware, FirmwareInfo, Options};
 use at_hal::tls::NoTls;
+use esp_hal::gpio::AnyPin;
 use esp_hal::time::Duration;
 use esp_hal::timer::timg::{MwdtStage, TimerGroup};
 use esp_hal::uart::Uart;
@@ -102,25 +104,72 @@ fn main() -> ! {
     wdt.set_timeout(MwdtStage::Stage0, WATCHDOG_TIMEOUT);
     wdt.enable();
 
-    // The AT port. CTS/RTS pins are connected always; flow control is used only when
-    // AT+UART_CUR/DEF asks for it (ESP-AT's default is none).
+    let mut stores = storage::open(FlashStorage::new(peripherals.FLASH));
+    wdt.feed();
+
+    // The AT port: UART1 on factory_param's pins when they are usable, else ESP32-C3-MINI-1's.
+    // CTS/RTS pins are connected always; flow control is used only when AT+UART_CUR/DEF asks
+    // for it (ESP-AT's default is none).
+    let factory = at_core::factory_params(&mut stores.mfg);
+    let at_pins = pins::choose(&factory).unwrap_or_else(|e| {
+        log::warn!("factory_param: {e}; the AT port uses ESP32-C3-MINI-1's pins");
+        pins::MINI1
+    });
+    log::info!(
+        "AT port: UART1, TX GPIO{} RX GPIO{} CTS {:?} RTS {:?}",
+        at_pins.tx,
+        at_pins.rx,
+        at_pins.cts,
+        at_pins.rts
+    );
+    // Every GPIO `pins::usable` admits, to be taken by number.
+    let mut pool: [Option<AnyPin<'static>>; 22] = [
+        Some(peripherals.GPIO0.into()),
+        Some(peripherals.GPIO1.into()),
+        Some(peripherals.GPIO2.into()),
+        Some(peripherals.GPIO3.into()),
+        Some(peripherals.GPIO4.into()),
+        Some(peripherals.GPIO5.into()),
+        Some(peripherals.GPIO6.into()),
+        Some(peripherals.GPIO7.into()),
+        Some(peripherals.GPIO8.into()),
+        Some(peripherals.GPIO9.into()),
+        Some(peripherals.GPIO10.into()),
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        Some(peripherals.GPIO18.into()),
+        Some(peripherals.GPIO19.into()),
+        None,
+        None,
+    ];
+    // `pins::choose` returns distinct usable GPIOs, so each is still in the pool.
+    let mut take = |gpio: u8| match pool.get_mut(usize::from(gpio)).and_then(Option::take) {
+        Some(p) => p,
+        None => panic!("GPIO{gpio} not available for the AT port"),
+    };
     let at_default = at_hal::uart::UartConfig::default();
     let uart_config = match uart::esp_config(&at_default) {
         Ok(c) => c,
         Err(e) => panic!("115200 8N1 rejected: {e}"),
     };
-    let at_uart = match Uart::new(peripherals.UART1, uart_config) {
+    let mut at_uart = match Uart::new(peripherals.UART1, uart_config) {
         Ok(u) => u,
         Err(e) => panic!("UART1 init failed: {e}"),
     }
-    .with_tx(peripherals.GPIO7)
-    .with_rx(peripherals.GPIO6)
-    .with_cts(peripherals.GPIO5)
-    .with_rts(peripherals.GPIO4);
+    .with_tx(take(at_pins.tx))
+    .with_rx(take(at_pins.rx));
+    if let Some(cts) = at_pins.cts {
+        at_uart = at_uart.with_cts(take(cts));
+    }
+    if let Some(rts) = at_pins.rts {
+        at_uart = at_uart.with_rts(take(rts));
+    }
     let (mut port, uart_control) = uart::split(at_uart, at_default);
-
-    let stores = storage::open(FlashStorage::new(peripherals.FLASH));
-    wdt.feed();
 
     let mut entropy = HwEntropy::new(peripherals.RNG, peripherals.ADC1);
 
