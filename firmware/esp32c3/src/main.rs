@@ -14,7 +14,8 @@
 //! bounded step: UART → firmware → poll → UART), then feed the watchdog, forever. esp-rtos turns
 //! it into its main task; esp-radio's Wi-Fi task runs beside it, preemptively scheduled.
 //!
-//! Unsafe code: none of our own (`deny(unsafe_code)`). The unsafe this binary needs lives in
+//! Unsafe code: `deny(unsafe_code)`; the one exception is [`flash::ChipFlash`]'s encrypted
+//! program (esp-storage's `ll` calls into the ROM, each with its SAFETY comment). The rest lives in
 //! the expansions of esp-alloc's `heap_allocator!` (registering a `static mut` region),
 //! esp-bootloader-esp-idf's `esp_app_desc!` (`export_name`/`link_section` attributes) and
 //! `#[esp_hal::main]` (the entry symbol); the lint does not look into external macros.
@@ -25,6 +26,8 @@
 
 extern crate alloc;
 
+mod flash;
+mod hmac;
 mod platform;
 mod radio;
 mod storage;
@@ -114,7 +117,8 @@ fn main() -> ! {
     .with_rts(peripherals.GPIO4);
     let (mut port, uart_control) = uart::split(at_uart, at_default);
 
-    let stores = storage::open(FlashStorage::new(peripherals.FLASH));
+    let nvs_keys = hmac::nvs_keys(peripherals.HMAC);
+    let stores = storage::open(FlashStorage::new(peripherals.FLASH), nvs_keys);
     wdt.feed();
 
     let mut entropy = HwEntropy::new(peripherals.RNG, peripherals.ADC1);
