@@ -174,20 +174,21 @@ impl<O: ChipFlashOps> RoutedFlash<O> {
         Ok(true)
     }
 
-    fn write_encrypted(&mut self, offset: u32, data: &[u8]) -> Result<(), RoutedError<O::Error>> {
+    /// Whether `len` bytes at `offset` may be programmed encrypted: whole 32-byte blocks, every
+    /// one erased.
+    fn check_encrypted(&mut self, offset: u32, len: usize) -> Result<(), RoutedError<O::Error>> {
         if !(offset as usize).is_multiple_of(ENCRYPTED_WRITE_UNIT)
-            || !data.len().is_multiple_of(ENCRYPTED_WRITE_UNIT)
+            || !len.is_multiple_of(ENCRYPTED_WRITE_UNIT)
         {
             return Err(RoutedError::EncryptedWriteNotAligned { offset });
         }
-        // Check every block before programming any, so a refused write changes nothing.
-        for (i, _) in data.chunks(ENCRYPTED_WRITE_UNIT).enumerate() {
+        for i in 0..len / ENCRYPTED_WRITE_UNIT {
             let at = offset + (i * ENCRYPTED_WRITE_UNIT) as u32;
             if !self.raw_erased(at, ENCRYPTED_WRITE_UNIT)? {
                 return Err(RoutedError::NotErased { offset: at });
             }
         }
-        self.ops.program_encrypted(offset, data).map_err(RoutedError::Flash)
+        Ok(())
     }
 }
 
@@ -246,11 +247,8 @@ impl<O: ChipFlashOps> NorFlash for RoutedFlash<O> {
         while done < bytes.len() {
             let at = offset + done as u32;
             let (access, n) = self.regions.segment(at, bytes.len() - done);
-            if access == Access::Decrypted
-                && (!(at as usize).is_multiple_of(ENCRYPTED_WRITE_UNIT)
-                    || !n.is_multiple_of(ENCRYPTED_WRITE_UNIT))
-            {
-                return Err(RoutedError::EncryptedWriteNotAligned { offset: at });
+            if access == Access::Decrypted {
+                self.check_encrypted(at, n)?;
             }
             done += n;
         }
@@ -261,7 +259,8 @@ impl<O: ChipFlashOps> NorFlash for RoutedFlash<O> {
             let part = &bytes[done..done + n];
             match access {
                 Access::Raw => self.ops.program_raw(at, part).map_err(RoutedError::Flash)?,
-                Access::Decrypted => self.write_encrypted(at, part)?,
+                // Checked above: whole 32-byte blocks, all erased.
+                Access::Decrypted => self.ops.program_encrypted(at, part).map_err(RoutedError::Flash)?,
             }
             done += n;
         }

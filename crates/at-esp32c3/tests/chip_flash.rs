@@ -270,3 +270,15 @@ fn sysmfg_reports_the_seed_cases_over_the_routed_flash() {
     let out = sysmfg_reply(MfgStorage::whole_flash(flash, None, None));
     assert!(out.starts_with("+SYSMFG:\"server_cert\",\"server_cert\",8,"), "{out}");
 }
+
+/// A write that starts raw and ends in a decrypted range that is not erased changes nothing.
+#[test]
+fn mixed_write_is_checked_before_anything_is_programmed() {
+    let (mut flash, _) = chip(flagged_image(), true);
+    // 0x1EFE0..0x1F000 is at_customize (raw, erased after the table), 0x1F000.. is mfg_nvs
+    // (decrypted, holding NVS page headers: not erased).
+    let before = flash.ops().data().to_vec();
+    assert_eq!(flash.write(0x1EFE0, &[0u8; 64]), Err(RoutedError::NotErased { offset: 0x1F000 }));
+    assert!(flash.ops().data() == &before[..]);
+    assert_eq!(flash.ops().stats().raw_programs, 0);
+}
