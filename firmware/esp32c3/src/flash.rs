@@ -12,8 +12,9 @@
 //!
 //! * **Reads** — `FlashStorage::read_encrypted(offset, buf)` (esp-storage `src/encrypted.rs`
 //!   and `src/mmu.rs`): for each page it finds the MMU entry already mapping it (the running
-//!   app's own pages) or takes a free entry (`SPI_MEM` MMU table, the last one is left to the
-//!   bootloader), marks it valid (and `sensitive` when encryption is on), invalidates the cache
+//!   app's own pages) or takes a free entry of the C3's MMU table (the last one is left to the
+//!   bootloader) and points it at the page — on the C3 every cache access to flash is decrypted
+//!   once flash encryption is on, no per-entry bit is involved — invalidates the cache
 //!   for that virtual range (ROM `Cache_Invalidate_Addr`), copies the bytes out and unmaps —
 //!   inside esp-storage's critical section. Any offset and length; plaintext bytes when
 //!   encryption is off. No ROM `Cache_*` mapping call or esp-hal MMU API is needed from us.
