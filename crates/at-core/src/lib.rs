@@ -49,7 +49,7 @@ pub mod tx;
 pub mod urc;
 
 pub use crate::cmd::CmdInfo;
-pub use crate::cmd::mfg::{FactoryParams, factory_params, sysmfg_type, unreadable_error};
+pub use crate::cmd::mfg::{sysmfg_type, unreadable_error};
 pub use crate::core::{Capacities, Core, ESP_AT_COMPAT_VERSION, FirmwareInfo, Options, StaStatus};
 pub use crate::firmware::{FORCE_RESTART, Firmware};
 pub use at_hal::Platform;

@@ -14,7 +14,8 @@
 //! bounded step: UART → firmware → poll → UART), then feed the watchdog, forever. esp-rtos turns
 //! it into its main task; esp-radio's Wi-Fi task runs beside it, preemptively scheduled.
 //!
-//! Unsafe code: none of our own (`deny(unsafe_code)`). The unsafe this binary needs lives in
+//! Unsafe code: `deny(unsafe_code)`; the one exception is [`flash::ChipFlash`]'s encrypted
+//! program (esp-storage's `ll` calls into the ROM, each with its SAFETY comment). The rest lives in
 //! the expansions of esp-alloc's `heap_allocator!` (registering a `static mut` region),
 //! esp-bootloader-esp-idf's `esp_app_desc!` (`export_name`/`link_section` attributes) and
 //! `#[esp_hal::main]` (the entry symbol); the lint does not look into external macros.
@@ -25,7 +26,8 @@
 
 extern crate alloc;
 
-mod pins;
+mod flash;
+mod hmac;
 mod platform;
 mod radio;
 mod rx_ring;
@@ -104,25 +106,15 @@ fn main() -> ! {
     wdt.set_timeout(MwdtStage::Stage0, WATCHDOG_TIMEOUT);
     wdt.enable();
 
-    let mut stores = storage::open(FlashStorage::new(peripherals.FLASH));
+    let nvs_keys = hmac::nvs_keys(peripherals.HMAC);
+    let mut stores = storage::open(FlashStorage::new(peripherals.FLASH), nvs_keys);
     wdt.feed();
 
     // The AT port: UART1 on factory_param's pins when they are usable, else ESP32-C3-MINI-1's.
     // CTS/RTS pins are connected always; flow control is used only when AT+UART_CUR/DEF asks
     // for it (ESP-AT's default is none).
-    let factory = at_core::factory_params(&mut stores.mfg);
-    let at_pins = pins::choose(&factory).unwrap_or_else(|e| {
-        log::warn!("factory_param: {e}; the AT port uses ESP32-C3-MINI-1's pins");
-        pins::MINI1
-    });
-    log::info!(
-        "AT port: UART1, TX GPIO{} RX GPIO{} CTS {:?} RTS {:?}",
-        at_pins.tx,
-        at_pins.rx,
-        at_pins.cts,
-        at_pins.rts
-    );
-    // Every GPIO `pins::usable` admits, to be taken by number.
+    let at_pins = storage::factory_uart_pins(&mut stores.mfg);
+    // Every GPIO `at_esp32c3::factory::usable_for_at_port` admits, to be taken by number.
     let mut pool: [Option<AnyPin<'static>>; 22] = [
         Some(peripherals.GPIO0.into()),
         Some(peripherals.GPIO1.into()),
@@ -147,7 +139,7 @@ fn main() -> ! {
         None,
         None,
     ];
-    // `pins::choose` returns distinct usable GPIOs, so each is still in the pool.
+    // The pins are distinct and usable (checked by `for_at_port`), so each is still in the pool.
     let mut take = |gpio: u8| match pool.get_mut(usize::from(gpio)).and_then(Option::take) {
         Some(p) => p,
         None => panic!("GPIO{gpio} not available for the AT port"),

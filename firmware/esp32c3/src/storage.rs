@@ -12,37 +12,37 @@
 //!
 //! # Flash encryption
 //!
-//! Everything here reads the flash **raw**, as ESP-AT reads partitions that are not flagged
-//! `encrypted`. On a chip with flash encryption on, the primary table (always stored encrypted)
-//! reads as ciphertext: at-flash then takes ESP-AT's default ESP32-C3 layout, as on the host
-//! without a key, and a `mfg_nvs` or `at_customize` that was written encrypted is *diagnosed*
-//! (the seed bug's `0x010a0102` / `0x010a0103`), never formatted.
+//! The flash is read and written through at-esp32c3's `RoutedFlash` ([`crate::flash`]): with
+//! flash encryption on, the bootloader, the primary table, apps, OTA data, `nvs_keys` and every
+//! partition flagged `encrypted` (in either table) go through the chip's flash decryption (the
+//! cache/MMU for reads, the ROM's encrypted program for writes); everything else is raw, as
+//! ESP-AT reads it. So the primary table is the real one (no longer assumed), and a `mfg_nvs`
+//! or `at_customize` that `idf.py encrypted-flash` wrote encrypted without being flagged (the
+//! forum's case) still reads as ciphertext and is *diagnosed* (the seed bug's `0x010a0102` /
+//! `0x010a0103`, logged here at boot and answered by AT+SYSMFG), never formatted.
 //!
-//! Decryption is not implemented in this milestone. What esp-hal offers for it (checked in
-//! esp-storage 0.10.0 `src/encrypted.rs`, esp-hal 1.2.2 `src/efuse/esp32c3/mod.rs`):
-//! * `esp_storage::flash_encryption()` / `esp_hal::efuse::flash_encryption()`: whether
-//!   `SPI_BOOT_CRYPT_CNT` has an odd number of bits set (encryption on).
-//! * `FlashStorage::read_encrypted(offset, buf)`: maps the sector through the MMU and reads it
-//!   through the cache, so the hardware decrypts it (any offset/length; plain data if encryption
-//!   is off). This is the chip-side equivalent of at-flash's `DecryptedView` and needs no key in
-//!   software — the next step is a `ReadNorFlash` adapter over it for partitions the chip reads
-//!   decrypted (the primary table, partitions flagged `encrypted`).
-//! * `FlashStorage::write_encrypted(offset, data)`: read-modify-write of whole sectors through
-//!   the hardware's manual-encryption block; `NotSupported` when encryption is off. Not suitable
-//!   for NVS (NVS cannot update in place under XTS; at-flash mounts such a store read-only).
+//! A `mfg_nvs` flagged `encrypted` reads decrypted (certificates readable); NVS updates to it
+//! are refused (`RoutedError::EncryptedWriteNotAligned` / `NotErased`: NVS clears bits in
+//! place, which XTS ciphertext cannot take — ESP-IDF forbids NVS on such partitions).
 
 use alloc::boxed::Box;
 
-use at_flash::layout::{self, TableRead};
-use at_flash::table::{PRIMARY_TABLE_OFFSET, PartitionEntry, subtypes, types};
-use at_flash::{MfgStorage, PartitionView, SharedFlash};
+use at_esp32c3::Access;
+use at_esp32c3::factory::{AtUartPins, C3_MINI_1, FactoryUart};
+use at_esp32c3::routed::BootTables;
+use at_flash::layout;
+use at_flash::table::{PartitionEntry, subtypes, types};
+use at_flash::{MfgStorage, NvsKeys, PartitionView, SharedFlash};
 use at_hal::kv::{Kv, MemKv};
 use at_hal::storage::MfgStore;
 use at_nvs::Nvs;
 use esp_storage::FlashStorage;
 
-/// The chip's flash, shared by the settings store and the manufacturing store.
-pub type Flash = SharedFlash<FlashStorage<'static>>;
+use crate::flash::{self, Routed};
+
+/// The chip's flash (routed: raw or through flash decryption), shared by the settings store
+/// and the manufacturing store.
+pub type Flash = SharedFlash<Routed>;
 
 /// The manufacturing store: `mfg_nvs` found through ESP-AT's two tables (or its diagnosis),
 /// plus AT+SYSFLASH access to ESP-AT's user partitions.
@@ -60,54 +60,85 @@ pub struct Stores {
     pub mfg: Mfg,
 }
 
-/// Open the settings and manufacturing stores on `flash`.
-pub fn open(flash: FlashStorage<'static>) -> Stores {
-    let encryption = esp_storage::flash_encryption();
-    let flash = SharedFlash::new(flash);
+/// Open the settings and manufacturing stores on `flash`; `nvs_keys` are `mfg_nvs`'s NVS
+/// encryption keys (HMAC scheme, [`crate::hmac`]), if configured.
+pub fn open(flash: FlashStorage<'static>, nvs_keys: Option<NvsKeys>) -> Stores {
+    let (routed, tables) = flash::routed(flash);
+    let flash = SharedFlash::new(routed);
     log::info!(
-        "flash: {} KiB, flash encryption {}",
-        flash.with(|f| embedded_storage::nor_flash::ReadNorFlash::capacity(f)) / 1024,
-        if encryption { "ON (partitions are read raw: decryption is not implemented yet)" } else { "off" }
+        "flash: {} KiB",
+        flash.with(|f| embedded_storage::nor_flash::ReadNorFlash::capacity(f)) / 1024
     );
 
-    let settings = open_settings(&flash);
+    let settings = open_settings(&flash, &tables);
 
-    let mfg = MfgStorage::whole_flash(flash, None, None);
+    let mfg = MfgStorage::whole_flash(flash.clone(), None, nvs_keys);
     match mfg.unreadable() {
         None => log::info!("mfg_nvs: {}", mfg.detail()),
         Some(u) => {
-            log::error!("mfg_nvs unreadable ({u}): {}", mfg.detail());
+            // The seed's case ends here: an encrypted mfg_nvs or secondary table read as plain.
+            log::error!(
+                "mfg_nvs unreadable ({u}; AT+SYSMFG: ERR CODE:{}): {}",
+                at_core::unreadable_error(u).code,
+                mfg.detail()
+            );
             log::error!("AT+SYSMFG and certificates will answer ERROR with this reason (AT+SYSLOG=1)");
         }
+    }
+    if let Some(t) = tables.secondary.table()
+        && let Some(e) = layout::find_mfg_nvs(t)
+        && flash.with(|f| f.regions().access_at(e.offset)) == Access::Decrypted
+    {
+        log::warn!(
+            "mfg_nvs is flagged `encrypted`: read through flash decryption, NVS updates to it are refused"
+        );
     }
     Stores { settings, mfg }
 }
 
-/// Where the settings partition is: the primary table at 0x8000 if it reads plain, else
-/// ESP-AT's default ESP32-C3 layout (what the bootloader found, if the table is encrypted).
-fn settings_partition(flash: &Flash) -> Option<PartitionEntry> {
+/// The AT port's wiring: `factory_param`'s when it is valid for this firmware (UART1, pins
+/// free on the C3: [`at_esp32c3::factory::usable_for_at_port`]), else ESP32-C3-MINI-1's;
+/// logged either way.
+pub fn factory_uart_pins(mfg: &mut Mfg) -> AtUartPins {
+    let found = if mfg.unreadable().is_some() {
+        None
+    } else {
+        match FactoryUart::read(mfg).map(|f| f.check().and_then(AtUartPins::for_at_port)) {
+            Ok(Ok(p)) => Some(p),
+            Ok(Err(e)) => {
+                log::warn!("{e}; the AT port uses ESP32-C3-MINI-1's pins");
+                None
+            }
+            Err(e) => {
+                log::warn!("factory_param unreadable ({e}); the AT port uses ESP32-C3-MINI-1's pins");
+                None
+            }
+        }
+    };
+    let p = found.unwrap_or(C3_MINI_1);
+    log::info!("AT port: UART{} TX GPIO{} RX GPIO{} CTS {:?} RTS {:?}", p.port, p.tx, p.rx, p.cts, p.rts);
+    p
+}
+
+/// Where the settings partition is: the primary table as read at boot (decrypted with flash
+/// encryption on), else ESP-AT's default ESP32-C3 layout.
+fn settings_partition(tables: &BootTables) -> Option<PartitionEntry> {
     let find =
         |t: &at_flash::PartitionTable| t.find(types::DATA, subtypes::DATA_NVS, Some(SETTINGS_LABEL)).copied();
-    match flash.with(|f| layout::read_table(f, PRIMARY_TABLE_OFFSET, None)) {
-        Ok(TableRead::Plain(t)) => find(&t),
-        Ok(other) => {
-            let why = match other {
-                TableRead::Blank => "blank",
-                TableRead::Unreadable { looks_encrypted: true, .. } => "stored encrypted",
-                _ => "unreadable",
-            };
-            log::warn!("primary partition table at 0x8000 {why}: using ESP-AT's default ESP32-C3 layout");
+    match tables.primary.table() {
+        Some(t) => find(t),
+        None => {
+            log::warn!(
+                "primary partition table at 0x8000 {}: using ESP-AT's default ESP32-C3 layout",
+                tables.primary
+            );
             find(&layout::esp_at_c3_default_primary())
-        }
-        Err(e) => {
-            log::error!("flash read of the partition table failed: {e:?}");
-            None
         }
     }
 }
 
-fn open_settings(flash: &Flash) -> Box<dyn Kv> {
-    let Some(p) = settings_partition(flash) else {
+fn open_settings(flash: &Flash, tables: &BootTables) -> Box<dyn Kv> {
+    let Some(p) = settings_partition(tables) else {
         log::error!("no `{SETTINGS_LABEL}` partition: settings live in RAM (lost at reset)");
         return Box::new(MemKv::new());
     };
@@ -118,8 +149,11 @@ fn open_settings(flash: &Flash) -> Box<dyn Kv> {
             return Box::new(MemKv::new());
         }
     };
-    // The settings partition is never flagged `encrypted` (NVS cannot live under flash
-    // encryption), so a raw read-write mount is what the chip does too.
+    // The settings partition is not flagged `encrypted` in ESP-AT's table (NVS cannot live
+    // under flash encryption), so a raw read-write mount is what the chip does too.
+    if flash.with(|f| f.regions().access_at(p.offset)) == Access::Decrypted {
+        log::warn!("`{SETTINGS_LABEL}` is flagged `encrypted`: settings updates will be refused");
+    }
     match Nvs::mount(view, None) {
         Ok(nvs) => {
             log::info!("settings: `{SETTINGS_LABEL}` at 0x{:x} ({} bytes) mounted", p.offset, p.size);

@@ -17,7 +17,8 @@
 
 use core::cell::{Cell, RefCell};
 
-use at_hal::uart::{FlowControl, Parity, StopBits, UartConfig, UartConfigError, UartControl};
+use at_esp32c3::uart::{DataBits as C3DataBits, UartParity, UartStopBits, uart_settings};
+use at_hal::uart::{UartConfig, UartConfigError, UartControl};
 use critical_section::Mutex;
 use embedded_io::{ErrorKind, ErrorType, Read, ReadReady, Write, WriteReady};
 use enumset::EnumSet;
@@ -27,10 +28,6 @@ use esp_hal::uart::{
 };
 
 use crate::rx_ring::RxRing;
-
-/// RX FIFO level (of 128 bytes) at which RTS is deasserted when RTS flow control is on. ESP-IDF
-/// asks for a threshold below the FIFO size; 100 leaves the host 28 byte-times to stop.
-pub const RTS_THRESHOLD: u8 = 100;
 
 /// RX FIFO level (of 128 bytes) that raises the receive interrupt: the remaining 64 bytes are
 /// 5.5 ms of 115 200 baud (0.7 ms of 921 600) for the interrupt to be served.
@@ -134,48 +131,36 @@ fn with_uart<R>(f: impl FnOnce(&mut Uart<'static, Blocking>) -> R) -> Option<R> 
     critical_section::with(|cs| UART.borrow_ref_mut(cs).as_mut().map(f))
 }
 
-/// esp-hal's configuration for an AT line setting.
-///
-/// `data_bits` outside 5..=8 and baud rates outside 80..=5_000_000 (ESP-AT's range, and what
-/// the C3's UART divider reaches) are [`UartConfigError::Unsupported`].
+/// esp-hal's configuration for an AT line setting: at-esp32c3 validates it as ESP-AT does
+/// (baud 80..=5 000 000, data bits 5..=8) and gives the C3 UART's values, mapped here one to
+/// one onto esp-hal's types. [`UartConfigError::Unsupported`] for what ESP-AT refuses.
 pub fn esp_config(c: &UartConfig) -> Result<uart::Config, UartConfigError> {
-    if !(80..=5_000_000).contains(&c.baudrate) {
-        return Err(UartConfigError::Unsupported);
-    }
-    let data_bits = match c.data_bits {
-        5 => DataBits::_5,
-        6 => DataBits::_6,
-        7 => DataBits::_7,
-        8 => DataBits::_8,
-        _ => return Err(UartConfigError::Unsupported),
+    let s = uart_settings(c)?;
+    let data_bits = match s.data_bits {
+        C3DataBits::Five => DataBits::_5,
+        C3DataBits::Six => DataBits::_6,
+        C3DataBits::Seven => DataBits::_7,
+        C3DataBits::Eight => DataBits::_8,
     };
-    let parity = match c.parity {
-        Parity::None => uart::Parity::None,
-        Parity::Odd => uart::Parity::Odd,
-        Parity::Even => uart::Parity::Even,
+    let parity = match s.parity {
+        UartParity::None => uart::Parity::None,
+        UartParity::Odd => uart::Parity::Odd,
+        UartParity::Even => uart::Parity::Even,
     };
-    let stop_bits = match c.stop_bits {
-        StopBits::One => uart::StopBits::_1,
-        StopBits::OneAndHalf => uart::StopBits::_1p5,
-        StopBits::Two => uart::StopBits::_2,
-    };
-    // ESP-AT numbering: 1 = RTS (we hold the host back when our FIFO fills), 2 = CTS (the host
-    // holds us back), 3 = both.
-    let (rts, cts) = match c.flow_control {
-        FlowControl::None => (false, false),
-        FlowControl::Rts => (true, false),
-        FlowControl::Cts => (false, true),
-        FlowControl::RtsCts => (true, true),
+    let stop_bits = match s.stop_bits {
+        UartStopBits::One => uart::StopBits::_1,
+        UartStopBits::OneAndHalf => uart::StopBits::_1p5,
+        UartStopBits::Two => uart::StopBits::_2,
     };
     let hw = HwFlowControl {
-        cts: if cts { CtsConfig::Enabled } else { CtsConfig::Disabled },
-        rts: if rts { RtsConfig::Enabled(RTS_THRESHOLD) } else { RtsConfig::Disabled },
+        cts: if s.cts { CtsConfig::Enabled } else { CtsConfig::Disabled },
+        rts: s.rts_threshold.map_or(RtsConfig::Disabled, RtsConfig::Enabled),
     };
     Ok(uart::Config::default()
         .with_rx(
             RxConfig::default().with_fifo_full_threshold(RX_FIFO_THRESHOLD).with_timeout(RX_IDLE_SYMBOLS),
         )
-        .with_baudrate(c.baudrate)
+        .with_baudrate(s.baudrate)
         .with_data_bits(data_bits)
         .with_parity(parity)
         .with_stop_bits(stop_bits)

@@ -338,9 +338,8 @@ fn write_data<P: Platform>(c: &mut Core<P>, call: &mut Call<'_>, ev: DataEvent<'
 }
 
 /// Read `factory_param` (ESP-AT's boot parameters) from `mfg_nvs`. Integer widths are taken
-/// as found (ESP-AT's generator mixes `u8`, `i8` and `i32`). A backend reads it before the
-/// core starts to choose the AT port's UART and pins; the core reads it again at boot.
-pub fn factory_params<M: MfgStore>(mfg: &mut M) -> FactoryParams {
+/// as found (ESP-AT's generator mixes `u8`, `i8` and `i32`).
+pub(crate) fn factory_params<M: MfgStore>(mfg: &mut M) -> FactoryParams {
     let mut f = FactoryParams::default();
     if let Some(u) = mfg.unreadable() {
         log::error!("{}", unreadable_error(u).reason);
@@ -356,11 +355,6 @@ pub fn factory_params<M: MfgStore>(mfg: &mut M) -> FactoryParams {
         }
     };
     f.uart_baudrate = int("uart_baudrate").and_then(|v| u32::try_from(v).ok());
-    f.uart_port = int("uart_port").and_then(|v| i32::try_from(v).ok());
-    f.uart_tx_pin = int("uart_tx_pin").and_then(|v| i32::try_from(v).ok());
-    f.uart_rx_pin = int("uart_rx_pin").and_then(|v| i32::try_from(v).ok());
-    f.uart_cts_pin = int("uart_cts_pin").and_then(|v| i32::try_from(v).ok());
-    f.uart_rts_pin = int("uart_rts_pin").and_then(|v| i32::try_from(v).ok());
     f.sys_store = int("sys_store").map(|v| v != 0);
     let mut name = [0u8; 32];
     match mfg.get("factory_param", "module_name", &mut name) {
@@ -371,27 +365,12 @@ pub fn factory_params<M: MfgStore>(mfg: &mut M) -> FactoryParams {
     f
 }
 
-/// What `factory_param` provides (each field `None` when the key is absent or out of range).
+/// What `factory_param` provides.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FactoryParams {
-    /// `module_name` (`AT+GMR`).
+pub(crate) struct FactoryParams {
     pub module_name: Option<String>,
-    /// `uart_baudrate`: the AT port's baud rate at boot (before `AT+UART_DEF`).
     pub uart_baudrate: Option<u32>,
-    /// `uart_port`: the UART number of the AT port (ESP-AT's C3 modules: 1).
-    pub uart_port: Option<i32>,
-    /// `uart_tx_pin`: the AT port's TX GPIO.
-    pub uart_tx_pin: Option<i32>,
-    /// `uart_rx_pin`: the AT port's RX GPIO.
-    pub uart_rx_pin: Option<i32>,
-    /// `uart_cts_pin`: the AT port's CTS GPIO (`-1`: none).
-    pub uart_cts_pin: Option<i32>,
-    /// `uart_rts_pin`: the AT port's RTS GPIO (`-1`: none).
-    pub uart_rts_pin: Option<i32>,
-    /// `sys_store`: the `AT+SYSSTORE` default at boot.
     pub sys_store: Option<bool>,
-    /// Why `mfg_nvs` could not be read (then every other field is `None`).
     pub unreadable: Option<Unreadable>,
 }
 
