@@ -222,15 +222,19 @@ fn main() -> ! {
         };
         wdt.feed();
         // Sleep until the core's next deadline, at most MAX_IDLE_SLEEP (received bytes wait in
-        // the interrupt-filled ring; queued output waits for the TX FIFO, which 1 ms of
-        // sleep cannot empty at ≤ 921 600 baud), and not at all while work is waiting. The
-        // sleep blocks this task in esp-rtos, so the Wi-Fi task and the idle hook run.
-        let wait = match next {
+        // the interrupt-filled ring), and no longer than the TX FIFO takes to empty while
+        // output is queued; not at all while input waits that the core can take now. The sleep
+        // blocks this task in esp-rtos, so the Wi-Fi task and the idle hook run.
+        let mut wait = match next {
             Some(t) => t.saturating_since(now),
             None => MAX_IDLE_SLEEP,
         }
         .min(MAX_IDLE_SLEEP);
-        if !wait.is_zero() && !port.has_input() && !pending.has_input() {
+        if fw.tx_len() > 0 {
+            wait = wait.min(uart::tx_fifo_time());
+        }
+        let input_waiting = fw.wants_input() && (port.has_input() || pending.has_input());
+        if !wait.is_zero() && !input_waiting {
             esp_rtos::CurrentThreadHandle::get().delay(Duration::from_micros(wait.as_micros() as u64));
         }
     }

@@ -25,6 +25,7 @@ use core::cell::RefCell;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
+use core::time::Duration;
 
 use at_hal::time::Instant;
 use at_hal::wifi::{
@@ -51,6 +52,28 @@ type Shared = Rc<RefCell<WifiController<'static>>>;
 /// A running station operation, polled from [`WifiStation::poll`].
 type Operation = Pin<Box<dyn Future<Output = Done>>>;
 
+/// An operation and the time by which it must have finished: esp-radio's operations wait for
+/// driver events, and its event channel drops events when full (`try_publish`), so an
+/// operation could otherwise wait forever. Past its deadline it is dropped and reported as
+/// failed (join: timeout; scan: no results; leave: done).
+struct Running {
+    kind: OpKind,
+    fut: Operation,
+    deadline: Instant,
+}
+
+/// A join's limit. The core's own `AT+CWJAP` timeout (15 s by default, up to 600 s with
+/// `AT+CWJAP=...,<jap_timeout>`) usually ends it first by calling `disconnect`; this only
+/// bounds a join nobody cancels.
+const JOIN_LIMIT: Duration = Duration::from_secs(600);
+/// A scan's limit: 13 channels × 360 ms passive dwell is under 5 s.
+const SCAN_LIMIT: Duration = Duration::from_secs(15);
+/// A disconnect's limit.
+const LEAVE_LIMIT: Duration = Duration::from_secs(3);
+/// How often a running operation is polled (its events come from the Wi-Fi task; nothing wakes
+/// the main loop for them).
+const OP_POLL_INTERVAL: Duration = Duration::from_millis(5);
+
 /// What a finished operation reports.
 enum Done {
     Joined(Result<ApInfo, JoinError>),
@@ -68,7 +91,9 @@ enum OpKind {
 /// The Wi-Fi station over esp-radio. See the module docs.
 pub struct Radio {
     controller: Shared,
-    op: Option<(OpKind, Operation)>,
+    op: Option<Running>,
+    /// When the station was last polled (for [`WifiStation::next_deadline`]).
+    last_poll: Instant,
     mode: WifiMode,
     mac: MacAddr,
     connected: Option<ApInfo>,
@@ -79,7 +104,7 @@ pub struct Radio {
 impl core::fmt::Debug for Radio {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Radio")
-            .field("op", &self.op.as_ref().map(|(k, _)| *k))
+            .field("op", &self.op.as_ref().map(|r| r.kind))
             .field("mode", &self.mode)
             .field("connected", &self.connected.is_some())
             .finish()
@@ -199,6 +224,7 @@ impl Radio {
         Radio {
             controller: Rc::new(RefCell::new(controller)),
             op: None,
+            last_poll: Instant::ZERO,
             mode: WifiMode::Station,
             mac: MacAddr(mac),
             connected: None,
@@ -207,8 +233,17 @@ impl Radio {
         }
     }
 
-    fn start(&mut self, kind: OpKind, fut: impl Future<Output = Done> + 'static) {
-        self.op = Some((kind, Box::pin(fut)));
+    fn start(&mut self, kind: OpKind, now: Instant, fut: impl Future<Output = Done> + 'static) {
+        let limit = match kind {
+            OpKind::Join => JOIN_LIMIT,
+            OpKind::Scan => SCAN_LIMIT,
+            OpKind::Leave => LEAVE_LIMIT,
+        };
+        self.op = Some(Running { kind, fut: Box::pin(fut), deadline: now + limit });
+    }
+
+    fn running(&self, kinds: &[OpKind]) -> bool {
+        self.op.as_ref().is_some_and(|r| kinds.contains(&r.kind))
     }
 
     /// The station's association was lost (or left): report it once.
@@ -256,23 +291,26 @@ impl WifiStation for Radio {
         }
     }
 
-    fn start_join(&mut self, params: &JoinParams<'_>, _now: Instant) -> Result<(), WifiError> {
+    fn start_join(&mut self, params: &JoinParams<'_>, now: Instant) -> Result<(), WifiError> {
         if !self.mode.has_station() {
             return Err(WifiError::NotStarted);
         }
-        if matches!(self.op, Some((OpKind::Join | OpKind::Scan, _))) {
+        if self.running(&[OpKind::Join, OpKind::Scan]) {
             return Err(WifiError::Busy);
         }
         let cfg = station_config(params)?;
-        // A leave still running is superseded (the join disconnects first anyway).
-        self.op = None;
+        // A leave still running finishes first, inside the join (its disconnect event must not
+        // be taken for the join's answer); then the station leaves whatever it is doing.
+        let leave = self.op.take().map(|r| r.fut);
         self.lost();
         let c = self.controller.clone();
-        self.start(OpKind::Join, async move {
-            let mut c = c.borrow_mut();
-            if c.is_connected() {
-                let _ = c.disconnect_async().await;
+        self.start(OpKind::Join, now, async move {
+            if let Some(leave) = leave {
+                leave.await;
             }
+            let mut c = c.borrow_mut();
+            // Returns at once when neither connected nor connecting.
+            let _ = c.disconnect_async().await;
             if let Err(e) = c.set_config(&Config::Station(cfg)) {
                 log::warn!("Wi-Fi: station config rejected: {e:?}");
                 return Done::Joined(Err(JoinError::Failed));
@@ -305,14 +343,19 @@ impl WifiStation for Radio {
     }
 
     fn disconnect(&mut self) -> Result<(), WifiError> {
-        // Cancelling a join or a scan is dropping its future (the controller stays).
-        let was_joining = matches!(self.op, Some((OpKind::Join, _)));
+        // Cancelling a join or a scan is dropping its future (the controller stays); a scan
+        // cut short still reports its (empty) end, as ESP-AT's does.
+        let was_joining = self.running(&[OpKind::Join]);
+        if self.running(&[OpKind::Scan]) {
+            self.finish(Done::Scanned(Ok(Vec::new())));
+        }
         self.op = None;
         if self.connected.is_none() && !was_joining {
             return Ok(());
         }
         let c = self.controller.clone();
-        self.start(OpKind::Leave, async move {
+        let now = self.last_poll;
+        self.start(OpKind::Leave, now, async move {
             // Returns at once with NotConnected when neither connected nor connecting.
             let _ = c.borrow_mut().disconnect_async().await;
             Done::Left
@@ -320,7 +363,7 @@ impl WifiStation for Radio {
         Ok(())
     }
 
-    fn start_scan(&mut self, params: &ScanParams<'_>, _now: Instant) -> Result<(), WifiError> {
+    fn start_scan(&mut self, params: &ScanParams<'_>, now: Instant) -> Result<(), WifiError> {
         if !self.mode.has_station() {
             return Err(WifiError::NotStarted);
         }
@@ -329,7 +372,7 @@ impl WifiStation for Radio {
         }
         let cfg = scan_config(params)?;
         let c = self.controller.clone();
-        self.start(OpKind::Scan, async move {
+        self.start(OpKind::Scan, now, async move {
             let r = c.borrow_mut().scan_async(&cfg).await;
             Done::Scanned(r.map(|list| list.iter().map(ap_info).collect()).map_err(|e| {
                 log::warn!("Wi-Fi: scan failed: {e:?}");
@@ -363,12 +406,22 @@ impl WifiStation for Radio {
         Err(WifiError::Unsupported)
     }
 
-    fn poll(&mut self, _now: Instant) -> Option<WifiEvent> {
-        if let Some((_, fut)) = &mut self.op {
+    fn poll(&mut self, now: Instant) -> Option<WifiEvent> {
+        self.last_poll = now;
+        if let Some(r) = &mut self.op {
             let mut cx = Context::from_waker(Waker::noop());
-            if let Poll::Ready(done) = fut.as_mut().poll(&mut cx) {
+            if let Poll::Ready(done) = r.fut.as_mut().poll(&mut cx) {
                 self.op = None;
                 self.finish(done);
+            } else if now >= r.deadline {
+                let kind = r.kind;
+                log::warn!("Wi-Fi: {kind:?} did not finish in time (a driver event lost?); given up");
+                self.op = None;
+                self.finish(match kind {
+                    OpKind::Join => Done::Joined(Err(JoinError::Timeout)),
+                    OpKind::Scan => Done::Scanned(Ok(Vec::new())),
+                    OpKind::Leave => Done::Left,
+                });
             }
         }
         // The AP dropped us (no operation holds the controller).
@@ -382,7 +435,12 @@ impl WifiStation for Radio {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        // A running operation is polled every loop (its events come from the Wi-Fi task).
-        if self.op.is_some() || !self.events.is_empty() { Some(Instant::ZERO) } else { None }
+        // Events to hand out: now. A running operation: every few milliseconds (its events
+        // come from the Wi-Fi task), and at its deadline at the latest.
+        if !self.events.is_empty() {
+            Some(Instant::ZERO)
+        } else {
+            self.op.as_ref().map(|r| (self.last_poll + OP_POLL_INTERVAL).min(r.deadline))
+        }
     }
 }

@@ -16,6 +16,7 @@
 //! [`WriteReady::write_ready`] said the TX FIFO has room, and [`Uart::write`] copies what fits.
 
 use core::cell::{Cell, RefCell};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use at_esp32c3::uart::{DataBits as C3DataBits, UartParity, UartStopBits, uart_settings};
 use at_hal::uart::{UartConfig, UartConfigError, UartControl};
@@ -23,6 +24,7 @@ use critical_section::Mutex;
 use embedded_io::{ErrorKind, ErrorType, Read, ReadReady, Write, WriteReady};
 use enumset::EnumSet;
 use esp_hal::Blocking;
+use esp_hal::time::{Duration, Instant};
 use esp_hal::uart::{
     self, CtsConfig, DataBits, HwFlowControl, RtsConfig, RxConfig, RxError, TxError, Uart, UartInterrupt,
 };
@@ -37,8 +39,14 @@ pub const RX_FIFO_THRESHOLD: u16 = 64;
 /// (ESP-IDF's default receive timeout).
 pub const RX_IDLE_SYMBOLS: u8 = 10;
 
-/// The AT UART, shared by the interrupt handler, [`AtPort`] and [`AtUartControl`]. `None`
-/// only while [`AtPort::flush`] waits for the transmitter with the interrupt off.
+/// The longest [`AtPort::flush`] waits (a full FIFO at 80 baud would take 19 s).
+pub const FLUSH_LIMIT: Duration = Duration::from_millis(500);
+
+/// The AT port's current baud rate, for [`AtPort::flush`]'s bound.
+static BAUD: AtomicU32 = AtomicU32::new(115_200);
+
+/// The AT UART, shared by the interrupt handler, [`AtPort`] and [`AtUartControl`] (`None`
+/// before [`split`]).
 static UART: Mutex<RefCell<Option<Uart<'static, Blocking>>>> = Mutex::new(RefCell::new(None));
 
 /// What the interrupt moved out of the FIFO. All zeros, so it lives in `.bss`, not in flash.
@@ -112,6 +120,13 @@ fn at_uart_interrupt() {
     });
 }
 
+/// How long the 128-byte TX FIFO takes to empty at the current baud rate (10-bit bytes): the
+/// longest the main loop may sleep while output waits.
+pub fn tx_fifo_time() -> core::time::Duration {
+    let baud = u64::from(BAUD.load(Ordering::Relaxed).max(1));
+    core::time::Duration::from_micros(128 * 10 * 1_000_000 / baud)
+}
+
 /// Take over an initialised UART: install the receive interrupt and split it into the byte
 /// stream and the line-settings control.
 pub fn split(mut uart: Uart<'static, Blocking>, current: UartConfig) -> (AtPort, AtUartControl) {
@@ -123,10 +138,11 @@ pub fn split(mut uart: Uart<'static, Blocking>, current: UartConfig) -> (AtPort,
         uart.listen(rx_interrupts());
         *UART.borrow_ref_mut(cs) = Some(uart);
     });
+    BAUD.store(current.baudrate, Ordering::Relaxed);
     (AtPort { _private: () }, AtUartControl { current })
 }
 
-/// Run `f` on the AT UART inside a critical section (`None` only during [`AtPort::flush`]).
+/// Run `f` on the AT UART inside a critical section (`None` before [`split`]).
 fn with_uart<R>(f: impl FnOnce(&mut Uart<'static, Blocking>) -> R) -> Option<R> {
     critical_section::with(|cs| UART.borrow_ref_mut(cs).as_mut().map(f))
 }
@@ -271,31 +287,40 @@ impl ReadReady for AtPort {
 
 impl Write for AtPort {
     /// Copies what fits in the TX FIFO. The runner calls it only after `write_ready`.
+    /// `TX_DONE` is cleared first, so [`AtPort::flush`] sees the end of *these* bytes.
     fn write(&mut self, buf: &[u8]) -> Result<usize, AtPortError> {
-        with_uart(|u| u.write(buf)).unwrap_or(Ok(0)).map_err(AtPortError::Tx)
+        with_uart(|u| {
+            u.clear_interrupts(UartInterrupt::TxDone.into());
+            u.write(buf)
+        })
+        .unwrap_or(Ok(0))
+        .map_err(AtPortError::Tx)
     }
 
-    /// Waits until the TX FIFO and shift register are empty. The runner calls it only before
-    /// a deferred restart or UART change, so the `OK` leaves at the old setting. The UART is
-    /// taken out of the shared slot for the wait (at 9600 baud a full FIFO takes 133 ms:
-    /// interrupts stay on); its receive interrupt is off meanwhile, bytes wait in the FIFO.
+    /// Waits until the transmitter has sent everything (UART `TX_DONE`), so that the `OK`
+    /// before a deferred restart or UART change leaves at the old setting. Bounded: a full
+    /// FIFO's time at the current baud rate plus 2 ms, at most [`FLUSH_LIMIT`] — a host holding
+    /// CTS cannot keep the loop here (esp-hal's own `flush` would wait forever). The receive
+    /// interrupt stays on meanwhile.
     fn flush(&mut self) -> Result<(), AtPortError> {
-        let taken = critical_section::with(|cs| {
-            let mut u = UART.borrow_ref_mut(cs).take();
-            if let Some(u) = u.as_mut() {
-                u.unlisten(rx_interrupts());
+        let baud = u64::from(BAUD.load(Ordering::Relaxed).max(1));
+        // 128 bytes of at most 12 bits (start, 8 data, parity, 2 stop).
+        let full_fifo_us = 128 * 12 * 1_000_000 / baud;
+        let limit = Duration::from_micros(full_fifo_us + 2_000).min(FLUSH_LIMIT);
+        let start = Instant::now();
+        loop {
+            let done = with_uart(|u| u.interrupts().contains(UartInterrupt::TxDone)).unwrap_or(true);
+            if done {
+                return Ok(());
             }
-            u
-        });
-        let Some(mut uart) = taken else { return Ok(()) };
-        let r = uart.flush().map_err(AtPortError::Tx);
-        critical_section::with(|cs| {
-            if !RX.borrow_ref(cs).paused {
-                uart.listen(rx_interrupts());
+            if start.elapsed() >= limit {
+                log::warn!(
+                    "AT port: output not sent within {} ms (CTS held by the host?)",
+                    limit.as_millis()
+                );
+                return Ok(());
             }
-            *UART.borrow_ref_mut(cs) = Some(uart);
-        });
-        r
+        }
     }
 }
 
@@ -320,11 +345,12 @@ impl UartControl for AtUartControl {
                 log::warn!("UART setting {config:?} rejected by the driver: {e}");
                 return Err(UartConfigError::Unsupported);
             }
-            // Only while a flush holds the UART, which never overlaps a command.
+            // Only before `split`.
             None => return Err(UartConfigError::Unsupported),
         }
         log::info!("AT port: {:?} -> {config:?}", self.current);
         self.current = *config;
+        BAUD.store(config.baudrate, Ordering::Relaxed);
         Ok(())
     }
 }
