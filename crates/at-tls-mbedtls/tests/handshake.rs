@@ -561,3 +561,59 @@ fn bad_parameters_are_refused_up_front() {
     let p = ClientParams { server_ca: Some(&mixed), ..p };
     assert!(matches!(tls.client(&p), Err(TlsError::BadCredential(_))));
 }
+
+/// Pins the documented limitation: the prebuilt MbedTLS checks no validity dates, so a server
+/// certificate that expired (signed by the trusted CA, `-days 0`) is accepted, while the chain
+/// and the name are still checked.
+#[test]
+fn an_expired_certificate_is_accepted_dates_are_not_checked() {
+    if !have_openssl() {
+        eprintln!("skipped: no openssl");
+        return;
+    }
+    let _g = serial();
+    let dir = std::env::temp_dir().join(format!("at-tls-mbedtls-expired-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, csr, ext, cert, srl) =
+        (dir.join("k.pem"), dir.join("r.csr"), dir.join("ext"), dir.join("c.pem"), dir.join("srl"));
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl").args(args).output().unwrap();
+        assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let p = |p: &PathBuf| p.display().to_string();
+    run(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &p(&key)]);
+    run(&["req", "-new", "-key", &p(&key), "-subj", "/CN=localhost", "-out", &p(&csr)]);
+    std::fs::write(&ext, "subjectAltName=DNS:localhost\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &p(&csr),
+        "-CA",
+        &p(&demo("ca.pem")),
+        "-CAkey",
+        &p(&demo("ca_key.pem")),
+        "-CAcreateserial",
+        "-CAserial",
+        &p(&srl),
+        "-days",
+        "0",
+        "-extfile",
+        &p(&ext),
+        "-out",
+        &p(&cert),
+    ]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let accept = format!("127.0.0.1:{port}");
+    let mut srv =
+        Peer::spawn(&["s_server", "-accept", &accept, "-cert", &p(&cert), "-key", &p(&key), "-rev"]);
+    assert!(srv.until("ACCEPT"));
+    let mut tls = MbedTls::host();
+    let mut sock = connect(port);
+    let mut s = client(&mut tls, "localhost", None, Some(&certs(&demo("ca.pem"))), None, &[]).unwrap();
+    drive(&mut *s, &mut sock, |s| !s.is_handshaking()).unwrap();
+    assert_eq!(echo(&mut *s, &mut sock, "expired"), reversed("expired"));
+    drop(sock);
+    let _ = std::fs::remove_dir_all(&dir);
+}
