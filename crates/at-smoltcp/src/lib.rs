@@ -1,7 +1,7 @@
 //! The at-hal [`Network`] trait over [smoltcp]: the IP stack of the ESP32-C3 backend, written
 //! against any [`smoltcp::phy::Device`] so that it is tested on the PC (over smoltcp's
 //! `Loopback`) and runs unchanged on the chip (over esp-radio's Wi-Fi station, through
-//! [`DriverDevice`] with the `embassy-net-driver` feature).
+//! `DriverDevice` with the `embassy-net-driver` feature).
 //!
 //! [`SmolNet`] owns the device, smoltcp's `Interface` and a `SocketSet`, and maps at-hal's
 //! handle-based, non-blocking contract onto them:
