@@ -762,4 +762,12 @@ fn with_the_devices_mbedtls_the_seed_sequence_and_a_verified_client_link_work() 
     rogue.until("ACCEPT", T);
     let out = c.cmd(&format!("AT+CIPSTART=0,\"SSL\",\"localhost\",{rport}"));
     assert_eq!(out, "\r\nERROR\r\n", "a server that fails verification must never get CONNECT");
+    drop(rogue);
+    // MbedTLS (mbedtls-rs 0.3.0) cannot restrict cipher suites: a link with an
+    // AT+CIPSSLCCIPHER list is refused before connecting rather than offering others
+    // (docs/compat.md). rustls would connect here.
+    assert_eq!(c.cmd("AT+CIPSSLCCIPHER=0,1,4865"), "\r\nOK\r\n");
+    let (_server, sport) = s_server(&[]);
+    let out = c.cmd(&format!("AT+CIPSTART=0,\"SSL\",\"localhost\",{sport}"));
+    assert_eq!(out, "\r\nERROR\r\n");
 }
