@@ -51,6 +51,7 @@ fn ssl_heap_report(ssl: bool) {
             mfg: at_host::mfg::MfgSource::default(),
             net: at_host::StdNetConfig::default(),
             link_buffer: 2920,
+            tls: Default::default(),
         };
         let _ = at_host::sim::run(cfg);
     });

@@ -246,6 +246,7 @@ fn run_simulator(link_buffer: usize) {
         mfg: at_host::mfg::MfgSource::default(),
         net: at_host::StdNetConfig::default(),
         link_buffer,
+        tls: Default::default(),
     };
     if let Err(e) = run(cfg) {
         eprintln!("simulator: {e}");

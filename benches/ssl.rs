@@ -225,6 +225,7 @@ fn run_simulator() {
         // PC-sized link buffers (as the relay bench's second run): a link reads 64 KiB per
         // poll instead of one frame's worth.
         link_buffer: 64 * 1024,
+        tls: Default::default(),
     };
     if let Err(e) = run(cfg) {
         eprintln!("simulator: {e}");

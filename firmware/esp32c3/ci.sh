@@ -16,17 +16,46 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
-# The issue's goal is 900 KiB *with* TLS; Wi-Fi + the core alone are already above it (see
-# firmware/esp32c3/README.md, "Size"). The budget here is the measured size plus a small margin,
-# so that growth is caught; it moves only with a recorded reason.
-budget="${FLASH_BUDGET:-983040}" # 960 KiB
+# The issue's goal is 900 KiB *with* TLS, and it is NOT met: Wi-Fi + the core alone were
+# already 915 KiB, and the prebuilt MbedTLS (default configuration, with TLS 1.2/1.3 client and
+# server, every cipher the prebuilt library has) adds ≈ 396 KiB: measured 1 360 088 bytes
+# (1328.2 KiB) with TLS, flash-encryption routing, HMAC keys and the interrupt-driven AT port
+# (see firmware/esp32c3/README.md, "Sizes"). The budget here is that measurement rounded up to
+# the next 16 KiB plus 16 KiB, so that growth is caught; it moves only with a recorded reason.
+budget="${FLASH_BUDGET:-1392640}" # 1360 KiB
 
 rustup target add riscv32imc-unknown-none-elf >/dev/null 2>&1 || true
 rustup component add llvm-tools >/dev/null 2>&1 || true
 
+# MbedTLS must be the library mbedtls-rs-sys ships prebuilt for riscv32imc, never a rebuild
+# from C (not the build mbedtls-rs publishes and checks, and a cmake/clang/ninja
+# dependency). mbedtls-rs-sys switches to an on-the-fly build *silently* (one cargo warning)
+# whenever its feature set differs from the prebuilt configuration, so two checks:
+#  1. Poison: its build script compiles MbedTLS with the `cmake` crate, which runs $CMAKE. With
+#     CMAKE=/bin/false a rebuild fails the build here instead of succeeding on any machine that
+#     happens to have cmake and clang installed (CI installs them for the host tests).
+#  2. Cached results cannot hide one: cargo reports every build script's result, fresh or
+#     not (`build-script-executed` in --message-format=json); mbedtls-rs-sys must link from its
+#     own `libs/riscv32imc-unknown-none-elf` directory, not from its OUT_DIR where an
+#     on-the-fly build puts the library.
+export CMAKE=/bin/false
+
 cargo fmt --check
 cargo clippy --release --locked -- -D warnings
-cargo build --release --locked
+build_json="$(mktemp)"
+trap 'rm -f "$build_json"' EXIT
+cargo build --release --locked --message-format=json-render-diagnostics >"$build_json"
+mbedtls_line="$(grep '"reason":"build-script-executed"' "$build_json" | grep 'mbedtls-rs-sys@' || true)"
+[ -n "$mbedtls_line" ] || { echo "ci.sh: FAIL: no build-script result for mbedtls-rs-sys" >&2; exit 1; }
+linked="$(printf '%s\n' "$mbedtls_line" | sed -n 's/.*"linked_paths":\[\([^]]*\)\].*/\1/p')"
+echo "mbedtls-rs-sys links from: $linked"
+case "$linked" in
+    *"/libs/riscv32imc-unknown-none-elf\""*) ;;
+    *) echo "ci.sh: FAIL: MbedTLS is not the prebuilt library (rebuilt from C?)" >&2; exit 1 ;;
+esac
+case "$linked" in
+    *"/out"*) echo "ci.sh: FAIL: MbedTLS links from mbedtls-rs-sys's OUT_DIR (rebuilt from C)" >&2; exit 1 ;;
+esac
 
 # Ask cargo where it put the build (CARGO_TARGET_DIR, a wrapper, or ./target).
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"

@@ -74,8 +74,8 @@ pub struct HostPlatform {
     pub uart: HostUart,
     /// OS randomness.
     pub entropy: OsEntropy,
-    /// TLS: rustls (ring).
-    pub tls: at_tls_rustls::RustlsTls,
+    /// TLS: rustls (ring) unless at-sim runs with `--tls mbedtls` ([`crate::sim::TlsBackend`]).
+    pub tls: Box<dyn at_hal::tls::Tls + Send>,
 }
 
 impl HostPlatform {
@@ -97,7 +97,7 @@ impl HostPlatform {
             system: HostSystem::default(),
             uart: HostUart::default(),
             entropy: OsEntropy,
-            tls: at_tls_rustls::RustlsTls::default(),
+            tls: Box::new(at_tls_rustls::RustlsTls::default()),
         })
     }
 }
@@ -117,7 +117,7 @@ impl Platform for HostPlatform {
             system: &mut self.system,
             uart: &mut self.uart,
             entropy: &mut self.entropy,
-            tls: &mut self.tls,
+            tls: &mut *self.tls,
         }
     }
 }

@@ -39,6 +39,19 @@ pub struct SimConfig {
     pub net: StdNetConfig,
     /// Each link's receive and send buffer, in bytes (the device's default: 2920).
     pub link_buffer: usize,
+    /// The TLS implementation of SSL links.
+    pub tls: TlsBackend,
+}
+
+/// Which TLS implementation SSL links use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TlsBackend {
+    /// rustls (ring), the PC's (`at-tls-rustls`).
+    #[default]
+    Rustls,
+    /// MbedTLS through mbedtls-rs, the ESP32-C3's (`at-tls-mbedtls`; MbedTLS built from C for
+    /// the PC): SSL links through the same TLS code the chip runs.
+    Mbedtls,
 }
 
 fn options(cfg: &SimConfig) -> Options {
@@ -93,7 +106,10 @@ fn report_mfg(mfg: &mfg::HostMfg) {
 pub fn run(cfg: SimConfig) -> std::io::Result<()> {
     let settings = open_settings(cfg.state.as_ref())?;
     let mfg = mfg::open(&cfg.mfg)?;
-    let platform = HostPlatform::new(cfg.aps.clone(), cfg.join, settings, mfg, cfg.net)?;
+    let mut platform = HostPlatform::new(cfg.aps.clone(), cfg.join, settings, mfg, cfg.net)?;
+    if cfg.tls == TlsBackend::Mbedtls {
+        platform.tls = Box::new(at_tls_mbedtls::MbedTls::host());
+    }
     // The port's address is the first line on stderr (tools wait for it); the mfg_nvs report
     // follows.
     let mut port = match &cfg.uart {

@@ -1,4 +1,5 @@
-//! esp-at-rs on the ESP32-C3 — milestone 2: the AT core with the Wi-Fi station and the IP stack.
+//! esp-at-rs on the ESP32-C3 — milestone 3: the AT core with the Wi-Fi station, the IP stack and
+//! TLS.
 //!
 //! * AT port: UART1 on ESP-AT's ESP32-C3-MINI-1 pins (TX GPIO7, RX GPIO6, CTS GPIO5, RTS GPIO4),
 //!   115200 8N1 at boot, then `AT+UART_DEF` / `factory_param` as the core decides.
@@ -7,15 +8,17 @@
 //!   flash ([`storage`]).
 //! * Wi-Fi station: esp-radio ([`radio::Radio`]), on esp-rtos's scheduler; IP stack: smoltcp
 //!   through at-smoltcp ([`radio::Net`]) on esp-radio's station interface.
-//! * TLS is **not** in this milestone: `at_hal::tls::NoTls` answers "not supported" (mbedtls-rs
-//!   comes next).
+//! * TLS: MbedTLS 3.6.5 (prebuilt, through mbedtls-rs 0.3.0) behind `at_hal::tls`
+//!   ([`at_tls_mbedtls::MbedTls`]), hashing, AES and RSA on the chip's SHA/AES/RSA units
+//!   ([`start_tls`]).
 //!
 //! The main loop is the device loop the core was designed for: `at_core::runner::pump` (one
 //! bounded step: UART → firmware → poll → UART), then feed the watchdog, forever. esp-rtos turns
 //! it into its main task; esp-radio's Wi-Fi task runs beside it, preemptively scheduled.
 //!
-//! Unsafe code: `deny(unsafe_code)`; the one exception is [`flash::ChipFlash`]'s encrypted
-//! program (esp-storage's `ll` calls into the ROM, each with its SAFETY comment). The rest lives in
+//! Unsafe code: `deny(unsafe_code)`; two exceptions of our own, each with its SAFETY comment:
+//! [`flash::ChipFlash`]'s encrypted program (esp-storage's `ll` calls into the ROM) and
+//! registering MbedTLS's hardware-acceleration hooks ([`start_tls`]). The rest lives in
 //! the expansions of esp-alloc's `heap_allocator!` (registering a `static mut` region),
 //! esp-bootloader-esp-idf's `esp_app_desc!` (`export_name`/`link_section` attributes) and
 //! `#[esp_hal::main]` (the entry symbol); the lint does not look into external macros.
@@ -37,14 +40,17 @@ mod uart;
 
 use alloc::string::String;
 
+use alloc::boxed::Box;
 use at_core::runner::{Pending, pump};
 use at_core::{Firmware, FirmwareInfo, Options};
-use at_hal::tls::NoTls;
+use at_tls_mbedtls::MbedTls;
 use esp_hal::gpio::AnyPin;
+use esp_hal::rng::Trng;
 use esp_hal::time::Duration;
 use esp_hal::timer::timg::{MwdtStage, TimerGroup};
 use esp_hal::uart::Uart;
 use esp_storage::FlashStorage;
+use mbedtls_rs::sys::hook::backend::esp::EspAccel;
 
 use crate::platform::Esp32c3;
 use crate::radio::{Net, Radio};
@@ -66,7 +72,8 @@ const HEAP_MAIN: usize = 192 * 1024;
 // Sizing (README "RAM"): the core's own share peaks at 18 KiB (tests/ram_budget.rs), a TCP link
 // adds ≈ 6.2 KiB plus its smoltcp socket (5760 + 5744 bytes of buffers); the radio (esp-radio
 // Wi-Fi, ≈ 70–100 KiB of heap in esp-rs examples; not yet measured on a board) shares this heap,
-// and MbedTLS sessions (≈ 2 × 16 KiB record buffers each) will when they arrive.
+// and so does each SSL link (≈ 40 KiB: MbedTLS's 2 × 16.6 KiB record buffers and contexts plus
+// at-tls-mbedtls's 10 KiB of buffers, see that crate's docs).
 // The C3's 313 KiB of DRAM also holds .data/.bss and the stack; `ci.sh` prints them.
 
 /// How long the main loop may stall before the watchdog resets the chip. Every poll step is
@@ -90,7 +97,7 @@ fn main() -> ! {
     esp_alloc::heap_allocator!(#[esp_hal::ram(reclaimed)] size: HEAP_RECLAIMED);
     esp_alloc::heap_allocator!(size: HEAP_MAIN);
     log::info!(
-        "esp-at-rs {} on ESP32-C3 (milestone 2: Wi-Fi + smoltcp, no TLS); reset reason {:?}; heap {} bytes",
+        "esp-at-rs {} on ESP32-C3 (milestone 3: Wi-Fi + smoltcp + MbedTLS); reset reason {:?}; heap {} bytes",
         env!("CARGO_PKG_VERSION"),
         esp_hal::system::reset_reason(),
         esp_alloc::HEAP.free()
@@ -164,6 +171,7 @@ fn main() -> ! {
     let (mut port, uart_control) = uart::split(at_uart, at_default);
 
     let mut entropy = HwEntropy::new(peripherals.RNG, peripherals.ADC1);
+    let tls = start_tls(peripherals.SHA, peripherals.RSA, peripherals.AES, entropy.trng());
 
     // Wi-Fi: the controller (station mode, esp-radio's default buffers) and the station
     // interface, which the IP stack sends and receives through.
@@ -191,7 +199,7 @@ fn main() -> ! {
         system: ChipSystem,
         uart: uart_control,
         entropy,
-        tls: NoTls,
+        tls,
     };
     let clock = ChipClock;
     let options = Options {
@@ -199,7 +207,7 @@ fn main() -> ! {
             sdk_version: String::from(concat!(
                 "esp-at-rs-v",
                 env!("CARGO_PKG_VERSION"),
-                " (esp-hal 1.2.2, esp-radio 1.0.0-beta.1, smoltcp 0.14, no TLS)"
+                " (esp-hal 1.2.2, esp-radio 1.0.0-beta.1, smoltcp 0.14, MbedTLS 3.6.5)"
             )),
             ..FirmwareInfo::default()
         },
@@ -237,5 +245,36 @@ fn main() -> ! {
         if !wait.is_zero() && !input_waiting {
             esp_rtos::CurrentThreadHandle::get().delay(Duration::from_micros(wait.as_micros() as u64));
         }
+    }
+}
+
+/// MbedTLS for the SSL links: the C3's SHA, AES and RSA units serve MbedTLS's hashing, AES and
+/// modular exponentiation (mbedtls-rs-sys's ESP backends; elliptic-curve arithmetic stays in
+/// software: the C3 has no ECC unit), and the TRNG is its random source.
+fn start_tls(
+    sha: esp_hal::peripherals::SHA<'static>,
+    rsa: esp_hal::peripherals::RSA<'static>,
+    aes: esp_hal::peripherals::AES<'static>,
+    trng: Trng,
+) -> MbedTls {
+    // The accelerators' work queues are serviced for the rest of the program: the backends and
+    // their running drivers are never dropped.
+    let accel: &'static mut EspAccel<'static> =
+        Box::leak(Box::new(EspAccel::new().with_sha(sha).with_rsa(rsa).with_aes(aes)));
+    let queues = Box::leak(Box::new(accel.start()));
+    // SAFETY: `hook` routes MbedTLS's SHA, AES and exp-mod to the work queues `queues` services.
+    // Its contract: (1) call it before any MbedTLS function uses those algorithms — no MbedTLS
+    // state exists yet (MbedTls::new below only stores the RNG; sessions, DRBGs and PSA are
+    // created later, per connection); (2) the queues must be serviced as long as MbedTLS may
+    // call them — `queues` is leaked, so forever; (3) the returned guard must not be dropped
+    // while state created under the hooks lives — it is forgotten, so the hooks stay for good.
+    #[allow(unsafe_code)]
+    let hooks = unsafe { queues.hook() };
+    core::mem::forget(hooks);
+    let rng: &'static mut Trng = Box::leak(Box::new(trng));
+    match MbedTls::new(rng) {
+        Ok(tls) => tls,
+        // Unreachable: this is the only place MbedTLS is started.
+        Err(e) => panic!("MbedTLS: {e}"),
     }
 }

@@ -3,20 +3,20 @@
 use alloc::boxed::Box;
 
 use at_hal::kv::Kv;
-use at_hal::tls::NoTls;
 use at_hal::{Parts, Platform};
+use at_tls_mbedtls::MbedTls;
 
 use crate::radio::{Net, Radio};
 use crate::storage::Mfg;
 use crate::system::{ChipSystem, HwEntropy};
 use crate::uart::AtUartControl;
 
-/// The ESP32-C3 platform of milestone 2.
+/// The ESP32-C3 platform of milestone 3.
 ///
 /// Real: the AT port's line settings, restart, heap figures, entropy, the settings store and
-/// `mfg_nvs` on flash, the Wi-Fi station ([`Radio`], esp-radio) and the IP stack ([`Net`],
-/// at-smoltcp over esp-radio's station interface). Placeholder: TLS ([`NoTls`]: mbedtls-rs
-/// comes next).
+/// `mfg_nvs` on flash, the Wi-Fi station ([`Radio`], esp-radio), the IP stack ([`Net`],
+/// at-smoltcp over esp-radio's station interface) and TLS ([`MbedTls`]: MbedTLS 3.6.5 through
+/// mbedtls-rs, with the chip's SHA, AES and RSA units).
 pub struct Esp32c3 {
     /// Wi-Fi station (esp-radio).
     pub wifi: Radio,
@@ -32,8 +32,8 @@ pub struct Esp32c3 {
     pub uart: AtUartControl,
     /// Hardware RNG (ADC entropy source on).
     pub entropy: HwEntropy,
-    /// No TLS yet.
-    pub tls: NoTls,
+    /// TLS for SSL links (at-tls-mbedtls).
+    pub tls: MbedTls,
 }
 
 impl Platform for Esp32c3 {

@@ -81,6 +81,14 @@ impl HwEntropy {
     }
 }
 
+impl HwEntropy {
+    /// Another handle on the same TRNG (MbedTLS's random source); valid while this
+    /// `HwEntropy`, which keeps the ADC source on, lives (the firmware's lifetime).
+    pub fn trng(&self) -> Trng {
+        self.trng.clone()
+    }
+}
+
 impl Entropy for HwEntropy {
     fn fill_bytes(&mut self, buf: &mut [u8]) {
         self.trng.read(buf);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use at_host::logger::{self, LogSink};
 use at_host::mfg::MfgSource;
-use at_host::sim::{SimConfig, run};
+use at_host::sim::{SimConfig, TlsBackend, run};
 use at_host::transport::UartMode;
 use at_mock::SimAp;
 use at_parser::Terminator;
@@ -89,6 +89,11 @@ struct Cli {
           value_parser = clap::value_parser!(u32).range(256..=1_048_576))]
     link_buffer: u32,
 
+    /// TLS of SSL links: `rustls` (the PC's) or `mbedtls` (the ESP32-C3's MbedTLS through
+    /// mbedtls-rs: certificate dates are never checked, no AT+CIPSSLCCIPHER; see docs/compat.md).
+    #[arg(long, default_value = "rustls", value_parser = parse_tls)]
+    tls: TlsBackend,
+
     /// Write logs to FILE instead of stderr.
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -96,6 +101,14 @@ struct Cli {
     /// Log level: error, warn, info, debug, trace, off.
     #[arg(long, default_value = "info")]
     log_level: log::LevelFilter,
+}
+
+fn parse_tls(s: &str) -> Result<TlsBackend, String> {
+    match s {
+        "rustls" => Ok(TlsBackend::Rustls),
+        "mbedtls" => Ok(TlsBackend::Mbedtls),
+        _ => Err(format!("unknown TLS implementation {s:?} (rustls or mbedtls)")),
+    }
 }
 
 fn parse_uart(s: &str) -> Result<UartMode, String> {
@@ -164,6 +177,7 @@ fn main() -> ExitCode {
         },
         net: at_host::StdNetConfig { bind: cli.bind, port_offset: cli.port_offset },
         link_buffer: cli.link_buffer as usize,
+        tls: cli.tls,
     };
     match run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
