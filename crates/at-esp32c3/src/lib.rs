@@ -11,6 +11,7 @@
 //! | [`routed`] | [`RoutedFlash`]: a `NorFlash` that sends each read/write to the raw or the decrypting path by that policy, over a small [`ChipFlashOps`] trait the firmware implements with esp-storage; and [`routed::boot`], which reads both partition tables to build the policy |
 //! | `emulation` | (feature `emulation`) the host model of the chip's flash: raw bytes plus the flash-encryption key, so the routing and the boot-time diagnosis run against the real whole-flash dumps in `fixtures/flash/dumps` |
 //! | [`hmac`] | NVS keys derived through an [`HmacSha256`] implementor (on the chip: the HMAC peripheral with an eFuse key of purpose `HMAC_UP`, the key never leaves it), and the choice of the eFuse key block |
+//! | [`rx_ring`] | [`rx_ring::RxRing`]: the AT port's receive ring between the UART interrupt and the main loop |
 //! | [`factory`] | `factory_param`'s AT UART port, pins and baud rate (from `mfg_nvs`), checked against the C3 |
 //!
 //! Panic contract: no function panics on any input (flash contents, settings, eFuse values).
@@ -28,6 +29,7 @@ pub mod factory;
 pub mod hmac;
 pub mod regions;
 pub mod routed;
+pub mod rx_ring;
 pub mod uart;
 
 pub use hmac::{HmacSha256, derive_nvs_keys};

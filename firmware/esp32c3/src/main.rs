@@ -33,7 +33,6 @@ mod flash;
 mod hmac;
 mod platform;
 mod radio;
-mod rx_ring;
 mod storage;
 mod system;
 mod uart;

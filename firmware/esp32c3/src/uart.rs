@@ -3,7 +3,7 @@
 //!
 //! Receiving is interrupt-driven: the UART1 interrupt (RX FIFO above
 //! [`RX_FIFO_THRESHOLD`] bytes, or the line idle for [`RX_IDLE_SYMBOLS`] symbol times) moves
-//! the hardware FIFO into a [`RxRing`] of [`crate::rx_ring::RX_RING_CAPACITY`] bytes, so bytes survive poll
+//! the hardware FIFO into a [`RxRing`] of [`at_esp32c3::rx_ring::RX_RING_CAPACITY`] bytes, so bytes survive poll
 //! steps longer than the 128-byte FIFO lasts (a flash erase). When the ring is full the
 //! interrupt stops draining the FIFO until the main loop has made room: the FIFO then fills,
 //! and with RTS flow control on (`AT+UART_CUR=...,1` or `3`) the hardware holds the host back;
@@ -29,7 +29,7 @@ use esp_hal::uart::{
     self, CtsConfig, DataBits, HwFlowControl, RtsConfig, RxConfig, RxError, TxError, Uart, UartInterrupt,
 };
 
-use crate::rx_ring::RxRing;
+use at_esp32c3::rx_ring::RxRing;
 
 /// RX FIFO level (of 128 bytes) that raises the receive interrupt: the remaining 64 bytes are
 /// 5.5 ms of 115 200 baud (0.7 ms of 921 600) for the interrupt to be served.
