@@ -166,6 +166,26 @@ fn foreign_client_cert(dir: &Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// An `openssl s_server` whose certificate the demo CA did not sign, ready to accept.
+fn foreign_s_server(dir_name: &str) -> (Peer, u16) {
+    let dir = common::temp(dir_name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = foreign_client_cert(&dir);
+    let port = free_port();
+    let p = port.to_string();
+    let mut rogue = Peer::spawn(&[
+        "s_server",
+        "-accept",
+        &p,
+        "-cert",
+        cert.to_str().unwrap(),
+        "-key",
+        key.to_str().unwrap(),
+    ]);
+    rogue.until("ACCEPT", T);
+    (rogue, port)
+}
+
 #[test]
 fn the_seed_sequence_serves_openssl_s_client_both_ways() {
     if !have_openssl() {
@@ -349,21 +369,7 @@ fn ssl_client_verifies_the_server_with_client_ca_and_never_connects_to_a_wrong_o
     assert_eq!(c.cmd("AT+CIPCLOSE"), "CLOSED\r\n\r\nOK\r\n");
     drop(server);
     // A server whose certificate is not from client_ca.0: ERROR, no CONNECT (ESP-AT #132).
-    let dir = common::temp("foreign-server");
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = foreign_client_cert(&dir);
-    let port = free_port();
-    let p = port.to_string();
-    let mut rogue = Peer::spawn(&[
-        "s_server",
-        "-accept",
-        &p,
-        "-cert",
-        cert.to_str().unwrap(),
-        "-key",
-        key.to_str().unwrap(),
-    ]);
-    rogue.until("ACCEPT", T);
+    let (_rogue, port) = foreign_s_server("foreign-server");
     let out = c.cmd(&format!("AT+CIPSTART=\"SSL\",\"localhost\",{port}"));
     assert_eq!(out, "\r\nERROR\r\n", "a server that fails verification must never get CONNECT");
     assert_eq!(c.cmd("AT+CIPSTATUS"), "STATUS:4\r\n\r\nOK\r\n");
@@ -745,21 +751,7 @@ fn with_the_devices_mbedtls_the_seed_sequence_and_a_verified_client_link_work() 
     assert_eq!(c.cmd("AT+CIPCLOSE=0"), "0,CLOSED\r\n\r\nOK\r\n");
     drop(server);
     // A server the CA did not sign: ERROR, never CONNECT.
-    let dir = common::temp("mbedtls-foreign-server");
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = foreign_client_cert(&dir);
-    let rport = free_port();
-    let p = rport.to_string();
-    let mut rogue = Peer::spawn(&[
-        "s_server",
-        "-accept",
-        &p,
-        "-cert",
-        cert.to_str().unwrap(),
-        "-key",
-        key.to_str().unwrap(),
-    ]);
-    rogue.until("ACCEPT", T);
+    let (rogue, rport) = foreign_s_server("mbedtls-foreign-server");
     let out = c.cmd(&format!("AT+CIPSTART=0,\"SSL\",\"localhost\",{rport}"));
     assert_eq!(out, "\r\nERROR\r\n", "a server that fails verification must never get CONNECT");
     drop(rogue);

@@ -254,6 +254,29 @@ fn echo(s: &mut dyn TlsSession, sock: &mut TcpStream, line: &str) -> String {
     String::from_utf8(got).unwrap()
 }
 
+/// Read through the session until a newline arrives.
+fn read_line(s: &mut dyn TlsSession, sock: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    drive(s, sock, |s| {
+        let mut b = [0u8; 64];
+        let n = s.read(&mut b);
+        got.extend_from_slice(&b[..n]);
+        got.ends_with(b"\n")
+    })
+    .unwrap();
+    got
+}
+
+/// Write `data` through the session until it has all left for the socket.
+fn write_all(s: &mut dyn TlsSession, sock: &mut TcpStream, data: &[u8]) {
+    let mut off = 0;
+    drive(s, sock, |s| {
+        off += s.write(&data[off..]).unwrap();
+        off == data.len() && s.outgoing().is_empty()
+    })
+    .unwrap();
+}
+
 fn reversed(s: &str) -> String {
     s.chars().rev().collect::<String>() + "\n"
 }
@@ -427,22 +450,12 @@ fn server_answers_s_client_without_client_certificates() {
     let (mut s, mut sock) = serve(&mut *acceptor, &listener);
     drive(&mut *s, &mut sock, |s| !s.is_handshaking()).unwrap();
     peer.send(b"ping\n");
-    let mut got = Vec::new();
-    drive(&mut *s, &mut sock, |s| {
-        let mut b = [0u8; 64];
-        let n = s.read(&mut b);
-        got.extend_from_slice(&b[..n]);
-        got.ends_with(b"\n")
-    })
-    .unwrap();
+    let got = read_line(&mut *s, &mut sock);
     assert_eq!(got, b"ping\n");
-    let mut off = 0;
-    let pong = b"pong\n";
-    drive(&mut *s, &mut sock, |s| {
-        off += s.write(&pong[off..]).unwrap();
-        off == pong.len() && s.outgoing().is_empty()
-    })
-    .unwrap();
+    write_all(
+        &mut *s, &mut sock, b"pong
+",
+    );
     assert!(peer.until("pong"), "s_client got {:?}", String::from_utf8_lossy(&peer.got));
 }
 
@@ -483,14 +496,7 @@ fn server_requiring_client_certificates_accepts_the_cas_and_refuses_others() {
     let (mut s, mut sock) = serve(&mut *acceptor, &listener);
     drive(&mut *s, &mut sock, |s| !s.is_handshaking()).unwrap();
     peer.send(b"hi\n");
-    let mut got = Vec::new();
-    drive(&mut *s, &mut sock, |s| {
-        let mut b = [0u8; 64];
-        let n = s.read(&mut b);
-        got.extend_from_slice(&b[..n]);
-        got.ends_with(b"\n")
-    })
-    .unwrap();
+    let got = read_line(&mut *s, &mut sock);
     assert_eq!(got, b"hi\n");
     drop(peer);
 
