@@ -650,8 +650,12 @@ impl Network for StdNet {
                 NetError::InvalidHandle
             });
         };
+        if buf.is_empty() {
+            // `Ok(0)` would mean the end of the stream.
+            return Err(NetError::InvalidArgument);
+        }
         match (stream.read(buf), failed) {
-            (Ok(n), _) if n > 0 || buf.is_empty() => Ok(n),
+            (Ok(n), _) if n > 0 => Ok(n),
             (Ok(_), Some(e)) => Err(e),
             (Ok(n), None) => Ok(n),
             (Err(e), _) if e.kind() == io::ErrorKind::Interrupted => Err(NetError::WouldBlock),

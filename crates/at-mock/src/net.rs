@@ -681,6 +681,10 @@ impl Network for SimNet {
             Some((_, conn)) => conn,
             None => self.tcp_conn(socket)?,
         };
+        if buf.is_empty() {
+            // `Ok(0)` would mean the end of the stream.
+            return Err(NetError::InvalidArgument);
+        }
         let now = self.now;
         let Some(c) = self.conns.get_mut(&id) else { return Err(NetError::Io) };
         let mut n = 0;
@@ -697,7 +701,7 @@ impl Network for SimNet {
             }
             n += k;
         }
-        if n > 0 || buf.is_empty() {
+        if n > 0 {
             return Ok(n);
         }
         if let Some((e, _)) = failed {

@@ -13,6 +13,8 @@ struct Sim {
     net: SimNet,
     now: Instant,
     seen: BTreeSet<PeerId>,
+    /// Events withheld from the suite (to play a backend that never reports them).
+    hide: fn(&NetEvent) -> bool,
 }
 
 const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 1, 1, 1)), 80);
@@ -24,7 +26,7 @@ impl Sim {
     fn new(net: SimNet) -> Self {
         let mut net = net;
         net.add_server(SERVER);
-        Sim { net, now: Instant::from_millis(0), seen: BTreeSet::new() }
+        Sim { net, now: Instant::from_millis(0), seen: BTreeSet::new(), hide: |_| false }
     }
 }
 
@@ -40,7 +42,9 @@ impl Harness for Sim {
         self.now = self.now + Duration::from_millis(1);
         let mut out = Vec::new();
         while let Some(e) = self.net.poll(self.now) {
-            out.push(e);
+            if !(self.hide)(&e) {
+                out.push(e);
+            }
         }
         out
     }
@@ -90,6 +94,19 @@ impl Harness for Sim {
     fn udp_recv(&mut self) -> Vec<Vec<u8>> {
         self.net.udp_take(UDP_REMOTE).into_iter().map(|(_, d)| d).collect()
     }
+    fn advance(&mut self, by: Duration) -> Option<Vec<NetEvent>> {
+        let end = self.now + by;
+        let mut out = Vec::new();
+        while self.now < end {
+            let soonest = self.now + Duration::from_millis(1);
+            let next = self.net.next_deadline().map_or(end, |d| d.max(soonest));
+            self.now = next.min(self.now + Duration::from_secs(1)).min(end);
+            while let Some(e) = self.net.poll(self.now) {
+                out.push(e);
+            }
+        }
+        Some(out)
+    }
 }
 
 #[test]
@@ -103,6 +120,24 @@ fn sim_net_conforms_with_partial_writes_and_delay() {
         let faults = Faults { partial_writes: true, delay: Duration::from_millis(3), ..Faults::default() };
         conformance::run_all(|| Sim::new(SimNet::new(seed).with_faults(faults)));
     }
+}
+
+/// The suite is not blind to missing events: a backend that never reports `Readable` (or
+/// `Acceptable`) fails it, although its sockets are readable.
+#[test]
+#[should_panic(expected = "timed out waiting for Readable")]
+fn a_backend_that_never_reports_readable_fails_the_suite() {
+    let mut h = Sim::new(SimNet::new(1));
+    h.hide = |e| matches!(e, NetEvent::Readable(_));
+    conformance::readable_and_acceptable_are_reported(&mut h);
+}
+
+#[test]
+#[should_panic(expected = "timed out waiting for Acceptable")]
+fn a_backend_that_never_reports_acceptable_fails_the_suite() {
+    let mut h = Sim::new(SimNet::new(1));
+    h.hide = |e| matches!(e, NetEvent::Acceptable(_));
+    conformance::readable_and_acceptable_are_reported(&mut h);
 }
 
 #[test]

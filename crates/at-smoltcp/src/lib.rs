@@ -11,7 +11,12 @@
 //!   socket for the SNTP client. Buffer sizes are [`Settings`] (lwIP's ESP-AT defaults).
 //! * **Listeners**: one smoltcp socket listens; when a connection arrives it moves to the
 //!   listener's queue and a fresh socket takes its place (re-armed between ingress packets),
-//!   up to `backlog` unaccepted connections. A full queue refuses further SYNs (RST).
+//!   up to `backlog` unaccepted connections, capped at [`Settings::max_backlog`] (each queued
+//!   connection holds a whole socket's buffers). A full queue refuses further SYNs (RST). The
+//!   listening socket always sits after its queued connections in smoltcp's socket set, which
+//!   hands a segment to the first socket that accepts it: a retransmitted SYN reaches its
+//!   half-open connection, not the listener. A half-open connection that does not complete
+//!   its handshake within [`Settings::handshake_timeout`] is reset.
 //! * **Events** are derived after each run of the stack by comparing socket states with what
 //!   was last reported: `Connected` / `ConnectFailed` (a RST before the connect deadline is
 //!   `Refused`, the deadline is `TimedOut`), `Readable` / `Writable` (after `WouldBlock`, and
@@ -25,12 +30,17 @@
 //!
 //! Known differences from lwIP (ESP-AT):
 //!
-//! * Bytes received but not yet read when the peer resets the connection are dropped with
-//!   the connection (smoltcp does not let a closed socket be read); lwIP returns them first.
 //! * An established connection that dies reports `Failed(Reset)` whether a RST or smoltcp's
 //!   retransmission timeout ([`Settings::tcp_timeout`]) closed it: smoltcp does not say which.
+//!   Bytes received before the failure are still returned by `recv` first (as lwIP does).
+//! * The retransmission timeout only runs while sent data is unacknowledged (or keep-alive is
+//!   on): an idle connection stays up forever, as with lwIP. (smoltcp's own timeout counts
+//!   from the last segment received, data queued or not, so it is armed and disarmed here.)
 //! * Keep-alive is smoltcp's: a probe every `idle_s` seconds of silence; the connection is
-//!   dropped when nothing was heard for `idle_s + interval_s × count` seconds.
+//!   dropped when nothing was heard for `idle_s + interval_s × count` seconds. It starts once
+//!   the connection is established (a connect still ends at the connect timeout).
+//! * A reset (abort, linger 0, a failed connection closed) frees its socket only once the RST
+//!   went out, or [`RST_GRACE`] after its deadline if the device never takes it.
 //! * IPv4 only; no IP fragmentation (a UDP datagram must fit one frame: 1472 bytes on Wi-Fi).
 //! * The DHCP hostname option needs `'static` bytes in smoltcp's socket: each *different*
 //!   hostname set with [`Network::set_hostname`] leaks its bytes (≤ 32) plus one option
@@ -104,6 +114,21 @@ pub struct Settings {
     pub sntp_timeout: Duration,
     /// After every server failed, the next attempt (lwIP's `SNTP_RETRY_TIMEOUT`: 15 s).
     pub sntp_retry: Duration,
+    /// Most unaccepted connections a listener queues, whatever backlog
+    /// [`Network::tcp_listen`] asks for (default 4).
+    ///
+    /// Every queued connection, half-open or established, is a whole TCP socket:
+    /// `tcp_rx + tcp_tx` = 5760 + 5744 bytes of buffers plus smoltcp's socket state, about
+    /// 11.5 KiB with the defaults. A listener holds at most this many sockets (the listening
+    /// one turns into a queued one when a SYN arrives, and is re-armed only while the queue
+    /// has room), so a burst of SYNs costs at most `max_backlog × 11.5 KiB`: 46 KiB with 4,
+    /// under a third of the ~160 KiB of heap the ESP32-C3 firmware has free, leaving room for
+    /// the accepted connections (11.5 KiB each too) and the other sockets. A backlog of 16
+    /// would be 184 KiB: more than the whole heap.
+    pub max_backlog: usize,
+    /// A queued connection still half-open (SYN received, our SYN-ACK not acknowledged) after
+    /// this is reset and freed, so that unanswered SYNs do not hold the queue.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -122,6 +147,8 @@ impl Default for Settings {
             max_egress_rounds_per_poll: 8,
             sntp_timeout: Duration::from_secs(3),
             sntp_retry: Duration::from_secs(15),
+            max_backlog: 4,
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -134,6 +161,9 @@ const PING_IDENT: u16 = 0x4154;
 const PING_DATA_LEN: usize = 32;
 /// DHCP option 12: host name.
 const DHCP_OPT_HOSTNAME: u8 = 12;
+/// A reset connection whose RST the device never took (a transmit queue that stays full) is
+/// freed this long after its close deadline anyway.
+pub const RST_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -153,6 +183,27 @@ struct Tcp {
     /// `send` returned `WouldBlock`: report room.
     want_write: bool,
     linger: Option<u16>,
+    /// Keep-alive as set by the caller (applied once the connection is established).
+    keepalive: Option<KeepAliveTimers>,
+}
+
+/// smoltcp's keep-alive settings for one connection.
+#[derive(Debug, Clone, Copy)]
+struct KeepAliveTimers {
+    /// Silence before a probe.
+    idle: smoltcp::time::Duration,
+    /// smoltcp timeout while keep-alive is on (it then applies to idle time too).
+    give_up: smoltcp::time::Duration,
+}
+
+/// A connection that arrived on a listener and was not accepted yet.
+#[derive(Debug)]
+struct Pending {
+    h: SmolHandle,
+    /// `Acceptable` was reported for it.
+    reported: bool,
+    /// When its SYN arrived (the handshake timeout counts from here).
+    since: Instant,
 }
 
 #[derive(Debug)]
@@ -161,8 +212,8 @@ struct Listener {
     backlog: usize,
     /// The socket listening now.
     armed: Option<SmolHandle>,
-    /// Connections that arrived, oldest first, and whether `Acceptable` was reported.
-    pending: VecDeque<(SmolHandle, bool)>,
+    /// Connections that arrived, oldest first.
+    pending: VecDeque<Pending>,
 }
 
 #[derive(Debug)]
@@ -170,7 +221,9 @@ struct Udp {
     h: SmolHandle,
     port: u16,
     want_read: bool,
-    want_write: bool,
+    /// `send_to` returned `WouldBlock`: the payload size that did not fit, and the bytes
+    /// queued then. `Writable` waits until the queue shrank and that size fits.
+    blocked: Option<(usize, usize)>,
 }
 
 #[derive(Debug)]
@@ -184,9 +237,8 @@ enum Sock {
 #[derive(Debug)]
 struct Closing {
     h: SmolHandle,
-    /// Removed once closed and at least one run after this one (so an abort's RST goes out).
-    run: u64,
-    /// Reset at this time if not closed by then (linger, or the close timeout).
+    /// Reset at this time if not closed by then (linger, or the close timeout); freed
+    /// [`RST_GRACE`] later whatever its state.
     deadline: Instant,
 }
 
@@ -231,8 +283,6 @@ pub struct SmolNet<D: Device> {
     sockets: SocketSet<'static>,
     settings: Settings,
     now: Instant,
-    /// Runs of the stack so far.
-    run: u64,
     /// A call changed something the stack must act on (data queued, socket opened...).
     dirty: bool,
     /// When `poll` next has work, as computed at the end of the last run.
@@ -297,13 +347,27 @@ fn netmask(prefix: u8) -> Ipv4Addr {
     Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0))
 }
 
+/// A TCP socket with [`Settings`]' buffers and no timeout (see [`arm_timeout`]).
 fn tcp_socket(s: &Settings) -> tcp::Socket<'static> {
-    let mut t = tcp::Socket::new(
-        tcp::SocketBuffer::new(vec![0u8; s.tcp_rx]),
-        tcp::SocketBuffer::new(vec![0u8; s.tcp_tx]),
-    );
-    t.set_timeout(s.tcp_timeout.map(|d| smoltcp::time::Duration::from_micros(d.as_micros() as u64)));
-    t
+    tcp::Socket::new(tcp::SocketBuffer::new(vec![0u8; s.tcp_rx]), tcp::SocketBuffer::new(vec![0u8; s.tcp_tx]))
+}
+
+/// Give an established connection the smoltcp timeout it needs now.
+///
+/// smoltcp's timeout counts from the last segment received whether or not anything waits for
+/// an acknowledgement, so left on it would drop an idle connection. It is on while
+/// keep-alive is (smoltcp's keep-alive relies on it), else only while sent data is
+/// unacknowledged: `tcp_timeout` is then the retransmission timeout. (smoltcp restarts the
+/// count from the first transmission when data is queued on an empty send buffer.)
+fn arm_timeout(settings: &Settings, keepalive: Option<KeepAliveTimers>, s: &mut tcp::Socket<'_>) {
+    let want = match keepalive {
+        Some(k) => Some(k.give_up),
+        None if s.send_queue() > 0 => settings.tcp_timeout.map(smol_duration),
+        None => None,
+    };
+    if s.timeout() != want {
+        s.set_timeout(want);
+    }
 }
 
 fn smol_duration(d: Duration) -> smoltcp::time::Duration {
@@ -332,7 +396,6 @@ impl<D: Device> SmolNet<D> {
             sockets,
             settings,
             now,
-            run: 0,
             dirty: false,
             deadline: None,
             events: VecDeque::new(),
@@ -406,14 +469,40 @@ impl<D: Device> SmolNet<D> {
         self.ip.map(|c| c.ip).ok_or(NetError::Unreachable)
     }
 
-    fn port_in_use(&self, port: u16) -> bool {
-        self.socks.values().any(|s| match s {
-            Sock::Udp(u) => u.port == port,
-            Sock::Listener(l) => l.port == port,
-            Sock::Tcp(t) => {
-                self.sockets.get::<tcp::Socket>(t.h).local_endpoint().is_some_and(|e| e.port == port)
-            }
+    /// The SNTP client's UDP port, once it has a socket.
+    fn sntp_port(&self) -> Option<u16> {
+        let h = self.sntp.as_ref()?.socket?;
+        Some(self.sockets.get::<udp::Socket>(h).endpoint().port)
+    }
+
+    /// A UDP socket (ours or the SNTP client's) is bound to `port`.
+    fn udp_port_in_use(&self, port: u16) -> bool {
+        self.sntp_port() == Some(port)
+            || self.socks.values().any(|s| matches!(s, Sock::Udp(u) if u.port == port))
+    }
+
+    /// Our TCP connections (open, queued on a listener, or closing) with their local and remote
+    /// endpoints.
+    fn tcp_tuples(&self) -> impl Iterator<Item = (IpEndpoint, Option<IpEndpoint>)> + '_ {
+        let open = self.socks.values().flat_map(|s| {
+            let (one, queued) = match s {
+                Sock::Tcp(t) => (Some(t.h), None),
+                Sock::Listener(l) => (None, Some(l.pending.iter().map(|p| p.h))),
+                Sock::Udp(_) => (None, None),
+            };
+            one.into_iter().chain(queued.into_iter().flatten())
+        });
+        open.chain(self.closing.iter().map(|c| c.h)).filter_map(|h| {
+            let s = self.sockets.get::<tcp::Socket>(h);
+            s.local_endpoint().map(|l| (l, s.remote_endpoint()))
         })
+    }
+
+    /// Any socket of ours (or the SNTP client's) uses local `port`.
+    fn port_in_use(&self, port: u16) -> bool {
+        self.udp_port_in_use(port)
+            || self.socks.values().any(|s| matches!(s, Sock::Listener(l) if l.port == port))
+            || self.tcp_tuples().any(|(local, _)| local.port == port)
     }
 
     fn ephemeral(&mut self) -> u16 {
@@ -495,16 +584,18 @@ impl<D: Device> SmolNet<D> {
 
     fn begin_close(&mut self, h: SmolHandle, reset: bool, linger: Option<u16>) {
         let s = self.sockets.get_mut::<tcp::Socket>(h);
-        let mut deadline = self.now + self.settings.close_timeout;
-        if reset {
+        let deadline = if reset {
             s.abort();
+            self.now
         } else {
             s.close();
+            let mut deadline = self.now + self.settings.close_timeout;
             if let Some(secs) = linger {
                 deadline = deadline.min(self.now + Duration::from_secs(u64::from(secs)));
             }
-        }
-        self.closing.push(Closing { h, run: self.run, deadline });
+            deadline
+        };
+        self.closing.push(Closing { h, deadline });
         self.dirty = true;
     }
 
@@ -519,8 +610,8 @@ impl<D: Device> SmolNet<D> {
                 if let Some(h) = l.armed {
                     self.sockets.remove(h);
                 }
-                for (h, _) in l.pending {
-                    self.begin_close(h, true, None);
+                for p in l.pending {
+                    self.begin_close(p.h, true, None);
                 }
             }
             Sock::Udp(u) => {
@@ -530,14 +621,31 @@ impl<D: Device> SmolNet<D> {
     }
 
     /// Give every listener a listening socket while its queue has room; move arrived
-    /// connections to the queue.
+    /// connections to the queue; drop queued half-open connections the client reset (smoltcp
+    /// turns them back into listening sockets).
+    ///
+    /// smoltcp hands an incoming segment to the first socket in slot order that accepts it,
+    /// and a listening socket accepts any SYN to its port: the listening socket must come
+    /// after the queued connections, or a retransmitted SYN (our SYN-ACK was lost) opens a
+    /// second half-open connection and the client is reset. A new socket takes the lowest
+    /// free slot, so when it lands before a queued one, the queue and then the listening
+    /// socket are moved to new slots (at most `max_backlog + 1` sockets, by value).
     fn rearm_listeners(&mut self) {
+        let now = self.now;
         for sock in self.socks.values_mut() {
             let Sock::Listener(l) = sock else { continue };
+            let sockets = &mut self.sockets;
+            l.pending.retain(|p| {
+                let back_to_listen = sockets.get::<tcp::Socket>(p.h).state() == tcp::State::Listen;
+                if back_to_listen {
+                    sockets.remove(p.h);
+                }
+                !back_to_listen
+            });
             if let Some(h) = l.armed
                 && self.sockets.get::<tcp::Socket>(h).state() != tcp::State::Listen
             {
-                l.pending.push_back((h, false));
+                l.pending.push_back(Pending { h, reported: false, since: now });
                 l.armed = None;
             }
             if l.armed.is_none() && l.pending.len() < l.backlog {
@@ -546,18 +654,32 @@ impl<D: Device> SmolNet<D> {
                     l.armed = Some(self.sockets.add(s));
                 }
             }
+            if let Some(armed) = l.armed
+                && l.pending.iter().any(|p| p.h > armed)
+            {
+                let listening = self.sockets.remove(armed);
+                let queued: Vec<_> = l.pending.iter().map(|p| self.sockets.remove(p.h)).collect();
+                for (p, s) in l.pending.iter_mut().zip(queued) {
+                    p.h = self.sockets.add(s);
+                }
+                l.armed = Some(self.sockets.add(listening));
+            }
         }
     }
 
     /// Run the stack once (bounded) and derive events.
     fn run(&mut self, now: Instant) {
         self.now = self.now.max(now);
-        self.run += 1;
         let ts = to_smol(self.now);
         self.iface.poll_maintenance(ts);
+        // Whether the device may still hold packets when the per-run cap stops the loop.
+        let mut more_ingress = self.settings.max_ingress_per_poll > 0;
         for _ in 0..self.settings.max_ingress_per_poll {
             match self.iface.poll_ingress_single(ts, &mut self.device, &mut self.sockets) {
-                PollIngressSingleResult::None => break,
+                PollIngressSingleResult::None => {
+                    more_ingress = false;
+                    break;
+                }
                 PollIngressSingleResult::PacketProcessed => {}
                 PollIngressSingleResult::SocketStateChanged => self.rearm_listeners(),
             }
@@ -568,7 +690,8 @@ impl<D: Device> SmolNet<D> {
                 break;
             }
         }
-        self.dirty = false;
+        // Packets left in the device: the next poll has work now.
+        self.dirty = more_ingress;
         self.check_dhcp();
         self.check_sockets();
         self.check_lookups();
@@ -612,8 +735,13 @@ impl<D: Device> SmolNet<D> {
                         Phase::Connecting(deadline) => {
                             if is_connected_state(state) {
                                 t.phase = Phase::Open;
+                                if let Some(k) = t.keepalive {
+                                    s.set_keep_alive(Some(k.idle));
+                                }
                                 self.events.push_back(NetEvent::Connected(handle));
                             } else if state == tcp::State::Closed {
+                                // No timeout runs while connecting (the deadline is ours), so
+                                // only a RST closes the socket here.
                                 t.phase = Phase::Failed(NetError::Refused);
                                 self.events.push_back(NetEvent::ConnectFailed(handle, NetError::Refused));
                                 continue;
@@ -629,6 +757,7 @@ impl<D: Device> SmolNet<D> {
                         Phase::Failed(_) => continue,
                         Phase::Open => {}
                     }
+                    arm_timeout(&self.settings, t.keepalive, s);
                     if state == tcp::State::Closed {
                         t.phase = Phase::Failed(NetError::Reset);
                         self.events.push_back(NetEvent::Failed(handle, NetError::Reset));
@@ -644,18 +773,34 @@ impl<D: Device> SmolNet<D> {
                     }
                 }
                 Sock::Listener(l) => {
-                    // Connections reset before they were accepted are dropped.
-                    l.pending.retain(|(h, _)| {
-                        let closed = self.sockets.get::<tcp::Socket>(*h).state() == tcp::State::Closed;
-                        if closed {
-                            self.sockets.remove(*h);
+                    // Connections reset before they were accepted are dropped; half-open ones
+                    // past the handshake timeout are reset (and freed once the RST is out).
+                    let handshake_timeout = self.settings.handshake_timeout;
+                    let (sockets, closing) = (&mut self.sockets, &mut self.closing);
+                    l.pending.retain(|p| {
+                        let s = sockets.get_mut::<tcp::Socket>(p.h);
+                        match s.state() {
+                            tcp::State::Closed => {
+                                if s.remote_endpoint().is_none() {
+                                    sockets.remove(p.h);
+                                } else {
+                                    // Closed by smoltcp with a RST still to send.
+                                    closing.push(Closing { h: p.h, deadline: now });
+                                }
+                                false
+                            }
+                            tcp::State::SynReceived if now >= p.since + handshake_timeout => {
+                                s.abort();
+                                closing.push(Closing { h: p.h, deadline: now });
+                                false
+                            }
+                            _ => true,
                         }
-                        !closed
                     });
                     let mut announce = false;
-                    for (h, reported) in l.pending.iter_mut() {
-                        if !*reported && is_connected_state(self.sockets.get::<tcp::Socket>(*h).state()) {
-                            *reported = true;
+                    for p in l.pending.iter_mut() {
+                        if !p.reported && is_connected_state(self.sockets.get::<tcp::Socket>(p.h).state()) {
+                            p.reported = true;
                             announce = true;
                         }
                     }
@@ -669,9 +814,17 @@ impl<D: Device> SmolNet<D> {
                         u.want_read = false;
                         self.events.push_back(NetEvent::Readable(handle));
                     }
-                    if u.want_write && s.can_send() {
-                        u.want_write = false;
-                        self.events.push_back(NetEvent::Writable(handle));
+                    // `can_send` only says a metadata slot is free: report room once the queue
+                    // moved and the datagram that did not fit fits now. The payload ring needs
+                    // the size contiguously (padding to the end wraps it), which any free
+                    // space of twice the size guarantees; an empty queue always has room.
+                    if let Some((size, queued)) = u.blocked {
+                        let q = s.send_queue();
+                        let free = s.payload_send_capacity().saturating_sub(q);
+                        if q < queued && (q == 0 || (s.can_send() && free >= size.saturating_mul(2))) {
+                            u.blocked = None;
+                            self.events.push_back(NetEvent::Writable(handle));
+                        }
                     }
                 }
             }
@@ -738,8 +891,8 @@ impl<D: Device> SmolNet<D> {
 
     fn sntp_send(&mut self, to: Ipv4Addr) {
         let now = self.now;
-        let Some(s) = &mut self.sntp else { return };
-        let h = match s.socket {
+        let Some(existing) = self.sntp.as_ref().map(|s| s.socket) else { return };
+        let h = match existing {
             Some(h) => h,
             None => {
                 let (rp, rb) = self.settings.udp_rx;
@@ -750,19 +903,23 @@ impl<D: Device> SmolNet<D> {
                     ),
                     udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 1], vec![0u8; sntp::PACKET_LEN]),
                 );
-                let mut port = self.next_port;
-                for _ in 0..64 {
-                    port = if port == u16::MAX { EPHEMERAL_FIRST } else { port + 1 };
-                    let used = self.socks.values().any(|x| matches!(x, Sock::Udp(u) if u.port == port));
-                    if !used && u.bind(port).is_ok() {
-                        break;
+                // From the same allocator as `udp_bind(0)`; `port_in_use` counts it from now on.
+                let port = self.ephemeral();
+                if self.port_in_use(port) || u.bind(port).is_err() {
+                    if let Some(s) = &mut self.sntp {
+                        s.phase = SntpPhase::Idle;
+                        s.next = now + Duration::from_secs(1);
                     }
+                    return;
                 }
                 let h = self.sockets.add(u);
-                s.socket = Some(h);
+                if let Some(s) = &mut self.sntp {
+                    s.socket = Some(h);
+                }
                 h
             }
         };
+        let Some(s) = &mut self.sntp else { return };
         let nonce = now.as_micros() ^ 0x5a5a_0000_0000_0000;
         let sock = self.sockets.get_mut::<udp::Socket>(h);
         while sock.recv().is_ok() {}
@@ -840,20 +997,28 @@ impl<D: Device> SmolNet<D> {
         }
     }
 
+    /// Free closing connections that are done: closed with nothing left to send (smoltcp
+    /// forgets the remote endpoint once an abort's RST went out), or in TIME-WAIT. Reset the
+    /// ones past their deadline; free any socket [`RST_GRACE`] after it (a device that never
+    /// transmits must not hold memory forever).
     fn collect_closing(&mut self) {
-        let (now, run) = (self.now, self.run);
+        let now = self.now;
         let sockets = &mut self.sockets;
         self.closing.retain_mut(|c| {
             let s = sockets.get_mut::<tcp::Socket>(c.h);
             let state = s.state();
-            if run > c.run && matches!(state, tcp::State::Closed | tcp::State::TimeWait) {
+            let done = match state {
+                tcp::State::Closed => s.remote_endpoint().is_none(),
+                tcp::State::TimeWait => true,
+                _ => false,
+            };
+            if done || now >= c.deadline + RST_GRACE {
                 sockets.remove(c.h);
                 return false;
             }
             if now >= c.deadline && state != tcp::State::Closed {
                 // Linger expired, or the peer never finished the handshake: reset.
                 s.abort();
-                c.run = run;
             }
             true
         });
@@ -866,14 +1031,27 @@ impl<D: Device> SmolNet<D> {
             Sock::Tcp(Tcp { phase: Phase::Connecting(d), .. }) => Some(*d),
             _ => None,
         });
-        let closing = self.closing.iter().map(|c| if c.run == self.run { self.now } else { c.deadline });
+        let closing = self
+            .closing
+            .iter()
+            .map(|c| if self.now >= c.deadline { c.deadline + RST_GRACE } else { c.deadline });
+        let handshake = self.settings.handshake_timeout;
+        let half_open = self.socks.values().filter_map(|s| match s {
+            Sock::Listener(l) => l
+                .pending
+                .iter()
+                .filter(|p| self.sockets.get::<tcp::Socket>(p.h).state() == tcp::State::SynReceived)
+                .map(|p| p.since + handshake)
+                .min(),
+            _ => None,
+        });
         let sntp = self.sntp.as_ref().and_then(|s| match s.phase {
             _ if self.ip.is_none() => None,
             SntpPhase::Idle => Some(s.next),
             SntpPhase::Resolving(_) => None,
             SntpPhase::Waiting(_, sent, _) => Some(sent + self.settings.sntp_timeout),
         });
-        self.deadline = stack.into_iter().chain(connects).chain(closing).chain(sntp).min();
+        self.deadline = stack.into_iter().chain(connects).chain(closing).chain(half_open).chain(sntp).min();
     }
 
     /// Start a lookup (also used by SNTP); numeric answers are immediate.
@@ -1022,7 +1200,12 @@ impl<D: Device> Network for SmolNet<D> {
                 s.interval = interval;
             }
             _ => {
-                let socket = self.sntp.take().and_then(|s| s.socket);
+                let old = self.sntp.take();
+                if let Some(SntpPhase::Resolving(id)) = old.as_ref().map(|s| s.phase) {
+                    // The old server's lookup is nobody's now: no DnsDone, no entry left.
+                    self.dns_cancel(DnsQuery(id));
+                }
+                let socket = old.and_then(|s| s.socket);
                 self.sntp = Some(Sntp {
                     servers,
                     interval,
@@ -1125,7 +1308,17 @@ impl<D: Device> Network for SmolNet<D> {
         if remote.port() == 0 || ip.is_unspecified() {
             return Err(NetError::InvalidArgument);
         }
-        let port = if local_port == 0 { self.ephemeral() } else { local_port };
+        let remote_ep = IpEndpoint::new(IpAddress::Ipv4(ip), remote.port());
+        let port = if local_port == 0 {
+            self.ephemeral()
+        } else {
+            // An explicit port may be shared with other connections, not with one to the same
+            // remote endpoint (the same 4-tuple).
+            if self.tcp_tuples().any(|(local, r)| local.port == local_port && r == Some(remote_ep)) {
+                return Err(NetError::AddrInUse);
+            }
+            local_port
+        };
         let mut s = tcp_socket(&self.settings);
         s.connect(self.iface.context(), (IpAddress::Ipv4(ip), remote.port()), port).map_err(|e| match e {
             tcp::ConnectError::Unaddressable => NetError::Unreachable,
@@ -1139,6 +1332,7 @@ impl<D: Device> Network for SmolNet<D> {
             want_read: true,
             want_write: false,
             linger: None,
+            keepalive: None,
         })))
     }
 
@@ -1151,7 +1345,7 @@ impl<D: Device> Network for SmolNet<D> {
         }
         let h = self.insert(Sock::Listener(Listener {
             port,
-            backlog: usize::from(backlog.max(1)),
+            backlog: usize::from(backlog.max(1)).min(self.settings.max_backlog.max(1)),
             armed: None,
             pending: VecDeque::new(),
         }));
@@ -1167,9 +1361,9 @@ impl<D: Device> Network for SmolNet<D> {
         let i = l
             .pending
             .iter()
-            .position(|(h, _)| is_connected_state(sockets.get::<tcp::Socket>(*h).state()))
+            .position(|p| is_connected_state(sockets.get::<tcp::Socket>(p.h).state()))
             .ok_or(NetError::WouldBlock)?;
-        let Some((h, _)) = l.pending.remove(i) else { return Err(NetError::WouldBlock) };
+        let Some(Pending { h, .. }) = l.pending.remove(i) else { return Err(NetError::WouldBlock) };
         let remote = self.sockets.get::<tcp::Socket>(h).remote_endpoint().map(to_socket_addr);
         let Some(remote) = remote else {
             self.sockets.remove(h);
@@ -1181,6 +1375,7 @@ impl<D: Device> Network for SmolNet<D> {
             want_read: true,
             want_write: false,
             linger: None,
+            keepalive: None,
         }));
         self.rearm_listeners();
         Ok((s, remote))
@@ -1188,7 +1383,7 @@ impl<D: Device> Network for SmolNet<D> {
 
     fn udp_bind(&mut self, local_port: u16) -> Result<SocketHandle, NetError> {
         let port = if local_port == 0 { self.ephemeral() } else { local_port };
-        if self.socks.values().any(|s| matches!(s, Sock::Udp(u) if u.port == port)) {
+        if self.udp_port_in_use(port) {
             return Err(NetError::AddrInUse);
         }
         let ((rp, rb), (tp, tb)) = (self.settings.udp_rx, self.settings.udp_tx);
@@ -1198,7 +1393,7 @@ impl<D: Device> Network for SmolNet<D> {
         );
         s.bind(port).map_err(|_| NetError::InvalidArgument)?;
         let h = self.sockets.add(s);
-        Ok(self.insert(Sock::Udp(Udp { h, port, want_read: true, want_write: false })))
+        Ok(self.insert(Sock::Udp(Udp { h, port, want_read: true, blocked: None })))
     }
 
     fn send(&mut self, socket: SocketHandle, data: &[u8]) -> Result<usize, NetError> {
@@ -1225,6 +1420,8 @@ impl<D: Device> Network for SmolNet<D> {
                 Err(NetError::WouldBlock)
             }
             Ok(n) => {
+                // Data to be acknowledged: the retransmission timeout runs.
+                arm_timeout(&self.settings, t.keepalive, s);
                 self.dirty = true;
                 Ok(n)
             }
@@ -1236,15 +1433,27 @@ impl<D: Device> Network for SmolNet<D> {
         let Some(Sock::Tcp(t)) = self.socks.get_mut(&socket.0) else {
             return Err(NetError::InvalidHandle);
         };
+        if buf.is_empty() {
+            // `Ok(0)` would mean end of stream.
+            return Err(NetError::InvalidArgument);
+        }
         let h = t.h;
         match t.phase {
-            Phase::Failed(e) => return Err(e),
+            Phase::Failed(e) => {
+                // Bytes that arrived before a RST stay in smoltcp's receive buffer (a RST only
+                // forgets the remote endpoint): they come first, then the error.
+                let s = self.sockets.get_mut::<tcp::Socket>(h);
+                return match s.recv_slice(buf) {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(e),
+                };
+            }
             Phase::Connecting(_) => return Err(NetError::NotConnected),
             Phase::Open => {}
         }
         let s = self.sockets.get_mut::<tcp::Socket>(h);
         match s.recv_slice(buf) {
-            Ok(0) if !buf.is_empty() => {
+            Ok(0) => {
                 t.want_read = true;
                 Err(NetError::WouldBlock)
             }
@@ -1282,7 +1491,7 @@ impl<D: Device> Network for SmolNet<D> {
                 Ok(())
             }
             Err(udp::SendError::BufferFull) => {
-                u.want_write = true;
+                u.blocked = Some((data.len(), s.send_queue()));
                 Err(NetError::WouldBlock)
             }
             Err(udp::SendError::Unaddressable) => Err(NetError::InvalidArgument),
@@ -1318,15 +1527,21 @@ impl<D: Device> Network for SmolNet<D> {
         let s = self.sockets.get_mut::<tcp::Socket>(t.h);
         match option {
             SocketOption::NoDelay(on) => s.set_nagle_enabled(!on),
-            SocketOption::KeepAlive(None) => {
-                s.set_keep_alive(None);
-                s.set_timeout(self.settings.tcp_timeout.map(smol_duration));
-            }
-            SocketOption::KeepAlive(Some(k)) => {
-                let idle = u64::from(k.idle_s.max(1));
-                s.set_keep_alive(Some(smoltcp::time::Duration::from_secs(idle)));
-                let give_up = idle + u64::from(k.interval_s.max(1)) * u64::from(k.count.max(1));
-                s.set_timeout(Some(smoltcp::time::Duration::from_secs(give_up)));
+            SocketOption::KeepAlive(k) => {
+                t.keepalive = k.map(|k| {
+                    let idle = u64::from(k.idle_s.max(1));
+                    let give_up = idle + u64::from(k.interval_s.max(1)) * u64::from(k.count.max(1));
+                    KeepAliveTimers {
+                        idle: smoltcp::time::Duration::from_secs(idle),
+                        give_up: smoltcp::time::Duration::from_secs(give_up),
+                    }
+                });
+                // While connecting, smoltcp's timeout would end the connect early (and look
+                // like a refusal): keep-alive starts when the connection is established.
+                if t.phase == Phase::Open {
+                    s.set_keep_alive(t.keepalive.map(|k| k.idle));
+                    arm_timeout(&self.settings, t.keepalive, s);
+                }
             }
             SocketOption::Linger(l) => t.linger = l,
         }

@@ -12,9 +12,14 @@
 //! The suite panics (it is test code) on the first deviation, with a message naming the
 //! check. It relies only on the trait's contract: non-blocking calls, partial writes,
 //! edge-triggered events that may repeat, sticky errors.
+//!
+//! Checks that need virtual time (an idle connection outliving the backend's timeouts) run
+//! only when [`Harness::advance`] supports it; a harness over real sockets and real time
+//! leaves it at its default and skips them.
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::time::Duration;
 
 use super::{IpAddr, NetError, NetEvent, Network, SocketAddr, SocketHandle};
 
@@ -59,6 +64,14 @@ pub trait Harness {
     fn udp_send(&mut self, to_port: u16, data: &[u8]);
     /// Datagrams the remote UDP endpoint received so far.
     fn udp_recv(&mut self) -> Vec<Vec<u8>>;
+    /// Let `by` of virtual time pass, polling the backend along the way as a caller would
+    /// (whenever [`Network::next_deadline`] is due, and at least once a second), and return
+    /// its events. `None` (the default): the harness runs in real time, and the checks that
+    /// need long stretches of time are skipped.
+    fn advance(&mut self, by: Duration) -> Option<Vec<NetEvent>> {
+        let _ = by;
+        None
+    }
 }
 
 /// Run every check, each against a fresh harness from `make`.
@@ -74,6 +87,10 @@ pub fn run_all<H: Harness>(mut make: impl FnMut() -> H) {
     udp_keeps_datagram_boundaries(&mut make());
     dns_numeric_and_localhost(&mut make());
     invalid_handles(&mut make());
+    readable_and_acceptable_are_reported(&mut make());
+    data_before_a_reset_is_read_first(&mut make());
+    empty_recv_buffer_is_refused(&mut make());
+    idle_connection_survives(&mut make());
 }
 
 fn wait<H: Harness>(h: &mut H, what: &str, mut done: impl FnMut(&mut H, &[NetEvent]) -> bool) {
@@ -413,4 +430,128 @@ pub fn invalid_handles<H: Harness>(h: &mut H) {
     assert!(h.net().send_to(bogus, b"x", remote).is_err());
     h.net().close(bogus);
     h.net().abort(bogus);
+}
+
+/// Step until an event `want` is reported, without touching the socket meanwhile (a backend
+/// that never reports it fails here, however readable the socket is).
+fn wait_event<H: Harness>(h: &mut H, what: &str, want: NetEvent) {
+    wait(h, what, |_, ev| ev.contains(&want));
+}
+
+/// `Acceptable` is reported for a waiting connection, and `Readable` for data that arrived
+/// after a `recv` returned `WouldBlock` (on an accepted and on a connected socket), before
+/// anything is read: callers sleep until these events.
+pub fn readable_and_acceptable_are_reported<H: Harness>(h: &mut H) {
+    h.link_up();
+    let port = 47_555;
+    let l = h.net().tcp_listen(port, 4).expect("listen");
+    assert_eq!(h.net().tcp_accept(l).err(), Some(NetError::WouldBlock));
+    let peer = h.remote_dial(port);
+    wait_event(h, "Acceptable", NetEvent::Acceptable(l));
+    let (c, _) = h.net().tcp_accept(l).expect("accept after Acceptable");
+    let mut buf = [0u8; 64];
+    for round in 0..2 {
+        assert_eq!(h.net().recv(c, &mut buf), Err(NetError::WouldBlock), "round {round}: data too early");
+        assert_eq!(h.peer_send(peer, b"data"), 4);
+        wait_event(h, "Readable on the accepted socket", NetEvent::Readable(c));
+        assert_eq!(recv_exact(h, c, 4), b"data");
+    }
+    h.net().close(c);
+    h.net().close(l);
+    let (s, peer) = connect(h);
+    assert_eq!(h.net().recv(s, &mut buf), Err(NetError::WouldBlock));
+    assert_eq!(h.peer_send(peer, b"more"), 4);
+    wait_event(h, "Readable on the connected socket", NetEvent::Readable(s));
+    assert_eq!(recv_exact(h, s, 4), b"more");
+    // The end of the stream is readable too.
+    assert_eq!(h.net().recv(s, &mut buf), Err(NetError::WouldBlock));
+    h.peer_close(peer);
+    wait_event(h, "Readable for the peer's FIN", NetEvent::Readable(s));
+    assert_eq!(h.net().recv(s, &mut buf), Ok(0));
+    h.net().close(s);
+}
+
+/// Bytes that arrived before the peer reset the connection are returned by `recv` first; then
+/// the reset, sticky.
+pub fn data_before_a_reset_is_read_first<H: Harness>(h: &mut H) {
+    h.link_up();
+    let (s, peer) = connect(h);
+    let mut buf = [0u8; 64];
+    assert_eq!(h.net().recv(s, &mut buf), Err(NetError::WouldBlock));
+    assert_eq!(h.peer_send(peer, b"last words"), 10);
+    wait_event(h, "Readable", NetEvent::Readable(s));
+    h.peer_reset(peer);
+    // Let the reset arrive without reading.
+    for _ in 0..50 {
+        h.step();
+    }
+    let mut got = Vec::new();
+    let mut err = None;
+    // A backend may only notice the reset when it reads: give it time, boundedly.
+    for _ in 0..2000 {
+        match h.net().recv(s, &mut buf) {
+            Ok(0) => panic!("end of stream instead of a reset"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(NetError::WouldBlock) => {
+                h.step();
+            }
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    assert_eq!(got, b"last words", "data received before the reset was lost");
+    assert_eq!(err, Some(NetError::Reset), "no reset after the data");
+    assert_eq!(h.net().recv(s, &mut buf), Err(NetError::Reset), "the error is not sticky");
+    h.net().close(s);
+}
+
+/// `recv` into an empty buffer is refused: `Ok(0)` would mean the end of the stream.
+pub fn empty_recv_buffer_is_refused<H: Harness>(h: &mut H) {
+    h.link_up();
+    let (s, peer) = connect(h);
+    assert_eq!(h.net().recv(s, &mut []), Err(NetError::InvalidArgument));
+    assert_eq!(h.peer_send(peer, b"x"), 1);
+    assert_eq!(recv_exact(h, s, 1), b"x");
+    h.peer_close(peer);
+    let mut buf = [0u8; 4];
+    wait(h, "EOF", |h, _| h.net().recv(s, &mut buf) == Ok(0));
+    assert_eq!(h.net().recv(s, &mut []), Err(NetError::InvalidArgument));
+    h.net().close(s);
+}
+
+/// An established connection with nothing to send and no keep-alive stays up however long it
+/// is idle (lwIP never times it out): ten minutes of virtual time, past any retransmission
+/// or idle timeout a backend has. Skipped when the harness has no virtual time.
+pub fn idle_connection_survives<H: Harness>(h: &mut H) {
+    h.link_up();
+    let (s, peer) = connect(h);
+    send_all(h, s, b"ping");
+    let mut got = Vec::new();
+    wait(h, "the peer to receive", |h, _| {
+        got.extend(h.peer_recv(peer).unwrap_or_default());
+        got.len() >= 4
+    });
+    assert_eq!(h.peer_send(peer, b"pong"), 4);
+    assert_eq!(recv_exact(h, s, 4), b"pong");
+    let Some(events) = h.advance(Duration::from_secs(600)) else {
+        h.net().close(s);
+        return;
+    };
+    assert!(
+        !events.iter().any(|e| matches!(e, NetEvent::Failed(x, _) if *x == s)),
+        "an idle connection failed: {events:?}"
+    );
+    assert!(!h.peer_was_reset(peer), "the backend reset an idle connection");
+    send_all(h, s, b"still here");
+    let mut got = Vec::new();
+    wait(h, "the peer to receive after the idle time", |h, _| {
+        got.extend(h.peer_recv(peer).unwrap_or_default());
+        got.len() >= 10
+    });
+    assert_eq!(got, b"still here");
+    assert_eq!(h.peer_send(peer, b"yes"), 3);
+    assert_eq!(recv_exact(h, s, 3), b"yes");
+    h.net().close(s);
 }

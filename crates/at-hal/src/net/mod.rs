@@ -323,7 +323,8 @@ pub trait Network {
 
     /// Read received bytes from a TCP socket: `Ok(0)` means the peer closed its side and
     /// everything has been read; `WouldBlock` means nothing is there now. After a
-    /// [`NetEvent::Failed`], the bytes received before the failure, then the error.
+    /// [`NetEvent::Failed`], the bytes received before the failure, then the error. `buf`
+    /// must not be empty (`InvalidArgument`: `Ok(0)` would read as the end of the stream).
     fn recv(&mut self, socket: SocketHandle, buf: &mut [u8]) -> Result<usize, NetError>;
 
     /// Send one datagram, whole, or `WouldBlock`.

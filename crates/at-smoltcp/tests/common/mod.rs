@@ -11,6 +11,7 @@ use at_smoltcp::smoltcp::phy::{Loopback, Medium};
 use at_smoltcp::smoltcp::socket::{tcp, udp};
 use at_smoltcp::smoltcp::wire::{HardwareAddress, IpAddress};
 use at_smoltcp::{Settings, SmolNet};
+use core::time::Duration;
 
 pub const SERVER_PORT: u16 = 7000;
 pub const UDP_PORT: u16 = 7001;
@@ -219,5 +220,21 @@ impl Harness for LoopbackHarness {
             out.push(d.to_vec());
         }
         out
+    }
+
+    fn advance(&mut self, by: Duration) -> Option<Vec<NetEvent>> {
+        let end = self.now + by;
+        let mut out = Vec::new();
+        while self.now < end {
+            let soonest = self.now + Duration::from_millis(1);
+            let next = self.net.next_deadline().map_or(end, |d| d.max(soonest));
+            self.now = next.min(self.now + Duration::from_secs(1)).min(end);
+            for _ in 0..3 {
+                while let Some(e) = self.net.poll(self.now) {
+                    out.push(e);
+                }
+            }
+        }
+        Some(out)
     }
 }
