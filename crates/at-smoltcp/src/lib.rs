@@ -87,7 +87,14 @@ pub use smoltcp;
 pub struct Settings {
     /// Receive buffer (window) of each TCP socket, in bytes (lwIP's `TCP_WND` in ESP-AT: 5760).
     pub tcp_rx: usize,
-    /// Send buffer of each TCP socket, in bytes (lwIP's `TCP_SND_BUF` in ESP-AT: 5744).
+    /// Send buffer of each TCP socket, in bytes: 2920 (two segments in flight). ESP-AT's lwIP
+    /// allows `TCP_SND_BUF` = 5744 bytes per connection, allocated as data comes; smoltcp
+    /// allocates its buffer up front, and at-links already holds a link's outgoing data
+    /// (2920 bytes, `at_links::Buffers::tx`), so link + socket = 5840 bytes of send
+    /// buffering per link, as lwIP's. Two segments in flight sustain 146 KB/s at 20 ms of
+    /// round trip: more than the AT UART carries (92 KB/s at 921 600 baud). With 5744 the five
+    /// links' sockets would cost 14 KiB more, which the C3's heap budget does not have
+    /// (`ram-budget.sh`).
     pub tcp_tx: usize,
     /// A connect that is not established after this is `ConnectFailed(TimedOut)`.
     pub connect_timeout: Duration,
@@ -118,13 +125,13 @@ pub struct Settings {
     /// [`Network::tcp_listen`] asks for (default 4).
     ///
     /// Every queued connection, half-open or established, is a whole TCP socket:
-    /// `tcp_rx + tcp_tx` = 5760 + 5744 bytes of buffers plus smoltcp's socket state, about
-    /// 11.5 KiB with the defaults. A listener holds at most this many sockets (the listening
+    /// `tcp_rx + tcp_tx` = 5760 + 2920 bytes of buffers plus smoltcp's socket state, about
+    /// 8.6 KiB with the defaults. A listener holds at most this many sockets (the listening
     /// one turns into a queued one when a SYN arrives, and is re-armed only while the queue
-    /// has room), so a burst of SYNs costs at most `max_backlog × 11.5 KiB`: 46 KiB with 4,
-    /// under a third of the ~160 KiB of heap the ESP32-C3 firmware has free, leaving room for
-    /// the accepted connections (11.5 KiB each too) and the other sockets. A backlog of 16
-    /// would be 184 KiB: more than the whole heap.
+    /// has room), so a burst of SYNs costs at most `max_backlog × 8.6 KiB`: 35 KiB with 4,
+    /// under a quarter of the ~160 KiB of heap the ESP32-C3 firmware has free, leaving room for
+    /// the accepted connections (8.6 KiB each too) and the other sockets. A backlog of 16
+    /// would be 138 KiB: nearly the whole heap.
     pub max_backlog: usize,
     /// A queued connection still half-open (SYN received, our SYN-ACK not acknowledged) after
     /// this is reset and freed, so that unanswered SYNs do not hold the queue.
@@ -135,7 +142,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             tcp_rx: 5760,
-            tcp_tx: 5744,
+            tcp_tx: 2920,
             connect_timeout: Duration::from_secs(30),
             tcp_timeout: Some(Duration::from_secs(120)),
             close_timeout: Duration::from_secs(30),

@@ -69,7 +69,7 @@ const HEAP_RECLAIMED: usize = 66_320;
 /// Heap in ordinary DRAM (`.bss`).
 const HEAP_MAIN: usize = 192 * 1024;
 // Sizing (README "RAM"): the core's own share peaks at 18 KiB (tests/ram_budget.rs), a TCP link
-// adds ≈ 6.2 KiB plus its smoltcp socket (5760 + 5744 bytes of buffers); the radio (esp-radio
+// adds ≈ 6.2 KiB plus its smoltcp socket (5760 + 2920 bytes of buffers); the radio (esp-radio
 // Wi-Fi, ≈ 70–100 KiB of heap in esp-rs examples; not yet measured on a board) shares this heap,
 // and so does each SSL link (≈ 40 KiB: MbedTLS's 2 × 16.6 KiB record buffers and contexts plus
 // at-tls-mbedtls's 10 KiB of buffers, see that crate's docs).
