@@ -21,10 +21,11 @@
 //! ESP-AT's secondary table at the start of `at_customize` (read raw unless `at_customize` is
 //! flagged `encrypted`, as ESP-AT does).
 
+use alloc::vec::Vec;
 use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
 
 use at_flash::layout::{self, TableRead};
-use at_flash::table::PRIMARY_TABLE_OFFSET;
+use at_flash::table::{PRIMARY_TABLE_OFFSET, PartitionEntry};
 
 use crate::regions::{Access, FlashRegions};
 
@@ -314,6 +315,10 @@ pub struct BootTables {
     pub primary: TableState,
     /// ESP-AT's secondary table at the start of `at_customize`.
     pub secondary: TableState,
+    /// Secondary-table entries that reach outside `at_customize`: left out of the policy (the
+    /// secondary table is read raw from an unencrypted partition, so it may not re-route the
+    /// bootloader, the primary table or any other partition). The firmware logs them.
+    pub ignored_secondary: Vec<PartitionEntry>,
 }
 
 /// Build the flash policy as the chip's software finds its partitions, and return the routed
@@ -321,7 +326,8 @@ pub struct BootTables {
 ///
 /// The primary table is read through [`FlashRegions::new`]'s policy (decrypted with flash
 /// encryption on), its partitions are added, then the secondary table is read from
-/// `at_customize` through that policy and its partitions are added. A table that does not
+/// `at_customize` through that policy and those of its partitions that lie inside
+/// `at_customize` are added (others: [`BootTables::ignored_secondary`]). A table that does not
 /// parse adds nothing: whoever reads it next (at-flash's `MfgStorage`) reports why.
 pub fn boot<O: ChipFlashOps>(ops: O, flash_encryption: bool) -> (RoutedFlash<O>, BootTables) {
     let mut flash = RoutedFlash::new(ops, FlashRegions::new(flash_encryption));
@@ -330,17 +336,27 @@ pub fn boot<O: ChipFlashOps>(ops: O, flash_encryption: bool) -> (RoutedFlash<O>,
         Err(_) => TableState::FlashError,
     };
     let mut secondary = TableState::Absent;
+    let mut scope = None;
     if let Some(t) = primary.table() {
         flash.regions.add_table(t);
         if let Some(atc) = layout::find_at_customize(t) {
+            scope = Some((u64::from(atc.offset), u64::from(atc.offset) + u64::from(atc.size)));
             secondary = match layout::read_table(&mut flash, atc.offset, None) {
                 Ok(r) => TableState::Read(r),
                 Err(_) => TableState::FlashError,
             };
         }
     }
-    if let Some(t) = secondary.table() {
-        flash.regions.add_table(t);
+    let mut ignored_secondary = Vec::new();
+    if let (Some(t), Some((lo, hi))) = (secondary.table(), scope) {
+        for e in t.entries() {
+            let (start, end) = (u64::from(e.offset), u64::from(e.offset) + u64::from(e.size));
+            if start >= lo && end <= hi {
+                flash.regions.add_partition(e);
+            } else {
+                ignored_secondary.push(*e);
+            }
+        }
     }
-    (flash, BootTables { primary, secondary })
+    (flash, BootTables { primary, secondary, ignored_secondary })
 }

@@ -111,6 +111,8 @@ pub struct MfgStorage<'k, F> {
     layout: Layout,
     key: Option<&'k FlashKey>,
     nvs_keys: Option<NvsKeys>,
+    /// Mount `mfg_nvs` read-only whatever the view (see [`MfgStorage::whole_flash_read_only`]).
+    read_only: bool,
     state: State<'k, F>,
     detail: String,
 }
@@ -134,6 +136,24 @@ impl<'k, F: NorFlash> MfgStorage<'k, F> {
     /// encryption reads it. `key` is the flash-encryption key file, if known; `nvs_keys` the
     /// NVS-encryption keys of `mfg_nvs`, if it is NVS-encrypted.
     pub fn whole_flash(flash: F, key: Option<&'k FlashKey>, nvs_keys: Option<NvsKeys>) -> Self {
+        Self::whole_flash_opts(flash, key, nvs_keys, false)
+    }
+
+    /// [`MfgStorage::whole_flash`], with `mfg_nvs` always mounted read-only: nothing is
+    /// repaired or written there (AT+SYSMFG writes answer an error). A device backend uses it
+    /// when `mfg_nvs` is flagged `encrypted` and its flash decrypts that range transparently:
+    /// NVS cannot update XTS ciphertext in place, and a load-time repair (erasing a page) would
+    /// leave garbage behind.
+    pub fn whole_flash_read_only(flash: F, key: Option<&'k FlashKey>, nvs_keys: Option<NvsKeys>) -> Self {
+        Self::whole_flash_opts(flash, key, nvs_keys, true)
+    }
+
+    fn whole_flash_opts(
+        flash: F,
+        key: Option<&'k FlashKey>,
+        nvs_keys: Option<NvsKeys>,
+        read_only: bool,
+    ) -> Self {
         let flash = SharedFlash::new(flash);
         let read = flash.clone().with(|f| layout::read_table(f, PRIMARY_TABLE_OFFSET, key));
         let layout = match read {
@@ -159,6 +179,7 @@ impl<'k, F: NorFlash> MfgStorage<'k, F> {
                     layout: Layout::Image,
                     key,
                     nvs_keys,
+                    read_only,
                     state: State::Failed(Unreadable::PartitionNotFound),
                     detail,
                 };
@@ -169,6 +190,7 @@ impl<'k, F: NorFlash> MfgStorage<'k, F> {
             layout,
             key,
             nvs_keys,
+            read_only,
             state: State::Failed(Unreadable::Garbage),
             detail: String::new(),
         };
@@ -184,6 +206,7 @@ impl<'k, F: NorFlash> MfgStorage<'k, F> {
             layout: Layout::Image,
             key: None,
             nvs_keys,
+            read_only: false,
             state: State::Failed(Unreadable::Garbage),
             detail: String::new(),
         };
@@ -248,7 +271,7 @@ impl<'k, F: NorFlash> MfgStorage<'k, F> {
                 }
             }
         };
-        let read_only = view.is_decrypted();
+        let read_only = self.read_only || view.is_decrypted();
         let mounted = if read_only {
             Nvs::mount_read_only(view, self.nvs_keys.as_ref())
         } else {

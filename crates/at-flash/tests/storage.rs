@@ -36,6 +36,20 @@ fn healthy_dump_mounts_and_lists_user_partitions() {
 }
 
 #[test]
+fn read_only_mount_reads_and_never_writes() {
+    let img = dump("healthy");
+    let mut s = MfgStorage::whole_flash_read_only(MockFlash::from_image(img.clone()), None, None);
+    assert_eq!(s.unreadable(), None, "{}", s.detail());
+    assert!(s.detail().contains("read-only"), "{}", s.detail());
+    assert!(server_cert(&mut s).unwrap() > 500);
+    assert_eq!(s.set("x", "y", Value::U8(1)), Err(KvError::ReadOnly));
+    s.flash().with(|f| {
+        assert_eq!((f.stats().writes, f.stats().erases), (0, 0));
+        assert!(f.data() == &img[..], "image changed");
+    });
+}
+
+#[test]
 fn seed_dump_is_diagnosed_and_never_written() {
     let img = dump("seed");
     for key in [None, Some(flash_key())] {

@@ -106,8 +106,9 @@ use rand_core::CryptoRng;
 /// Received ciphertext held at most before MbedTLS takes it. MbedTLS assembles each record in
 /// its own 16 KiB input buffer, so this is only the socket-read chunk, not a record.
 pub const INCOMING_CAPACITY: usize = 2048;
-/// Ciphertext waiting for the socket, at most. A handshake flight larger than this waits in
-/// MbedTLS's output buffer until the socket took this much ([`TlsSession::sent`]).
+/// Ciphertext waiting for the socket, at most, while application data flows. A handshake
+/// flight is taken whole even when larger (see `Pipe`'s `write`): it exceeds this by at most
+/// its own size.
 pub const OUTGOING_CAPACITY: usize = 6 * 1024;
 /// Decrypted application data waiting for [`TlsSession::read`], at most; the rest of a record
 /// stays in MbedTLS's input buffer until this has room ([`TlsSession::can_progress`]).
@@ -437,7 +438,7 @@ struct Buffers {
     incoming: Vec<u8>,
     in_start: usize,
     in_end: usize,
-    /// Ciphertext for the socket, at most `OUTGOING_CAPACITY`.
+    /// Ciphertext for the socket: at most `OUTGOING_CAPACITY` while application data flows.
     outgoing: Vec<u8>,
 }
 
@@ -467,17 +468,15 @@ impl embedded_io_async::Read for Pipe {
 }
 
 impl embedded_io_async::Write for Pipe {
+    /// Takes all of `buf`, always. mbedtls-rs 0.3.0 keeps one byte back and reports it as sent
+    /// whenever the stream takes less than asked (or is `Pending`), and its handshake then
+    /// waits to read without pushing that byte: the last byte of a flight larger than the
+    /// buffer would never leave, and both peers would wait forever. Application data never
+    /// overshoots [`OUTGOING_CAPACITY`] ([`TlsSession::write`] encrypts only what fits); a
+    /// handshake flight may, by at most its own size (the certificate chains).
     async fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
-        poll_fn(|_| {
-            let mut b = self.0.borrow_mut();
-            let n = buf.len().min(OUTGOING_CAPACITY.saturating_sub(b.outgoing.len()));
-            if n == 0 && !buf.is_empty() {
-                return Poll::Pending;
-            }
-            b.outgoing.extend_from_slice(&buf[..n]);
-            Poll::Ready(Ok(n))
-        })
-        .await
+        self.0.borrow_mut().outgoing.extend_from_slice(buf);
+        Ok(buf.len())
     }
 
     async fn flush(&mut self) -> Result<(), Infallible> {

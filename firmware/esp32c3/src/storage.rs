@@ -72,7 +72,27 @@ pub fn open(flash: FlashStorage<'static>, nvs_keys: Option<NvsKeys>) -> Stores {
 
     let settings = open_settings(&flash, &tables);
 
-    let mfg = MfgStorage::whole_flash(flash.clone(), None, nvs_keys);
+    for e in &tables.ignored_secondary {
+        log::warn!(
+            "secondary table: {} at 0x{:x} (+0x{:x}) lies outside at_customize: ignored for flash routing",
+            e.label.as_str().unwrap_or("?"),
+            e.offset,
+            e.size
+        );
+    }
+    // mfg_nvs flagged `encrypted` (read through flash decryption): mounted read-only, since NVS
+    // cannot update XTS ciphertext in place and a load-time repair would erase a page.
+    let mfg_decrypted = tables
+        .secondary
+        .table()
+        .and_then(layout::find_mfg_nvs)
+        .is_some_and(|e| flash.with(|f| f.regions().access_at(e.offset)) == Access::Decrypted);
+    let mfg = if mfg_decrypted {
+        log::warn!("mfg_nvs is flagged `encrypted`: read through flash decryption and mounted read-only");
+        MfgStorage::whole_flash_read_only(flash.clone(), None, nvs_keys)
+    } else {
+        MfgStorage::whole_flash(flash.clone(), None, nvs_keys)
+    };
     match mfg.unreadable() {
         None => log::info!("mfg_nvs: {}", mfg.detail()),
         Some(u) => {
@@ -84,14 +104,6 @@ pub fn open(flash: FlashStorage<'static>, nvs_keys: Option<NvsKeys>) -> Stores {
             );
             log::error!("AT+SYSMFG and certificates will answer ERROR with this reason (AT+SYSLOG=1)");
         }
-    }
-    if let Some(t) = tables.secondary.table()
-        && let Some(e) = layout::find_mfg_nvs(t)
-        && flash.with(|f| f.regions().access_at(e.offset)) == Access::Decrypted
-    {
-        log::warn!(
-            "mfg_nvs is flagged `encrypted`: read through flash decryption, NVS updates to it are refused"
-        );
     }
     Stores { settings, mfg }
 }
