@@ -18,8 +18,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 # The goal is 900 KiB *with* TLS, and it is NOT met: Wi-Fi + the core alone were
 # already 915 KiB, and the prebuilt MbedTLS (default configuration, with TLS 1.2/1.3 client and
-# server, every cipher the prebuilt library has) adds ≈ 396 KiB: measured 1 360 088 bytes
-# (1328.2 KiB) with TLS, flash-encryption routing, HMAC keys and the interrupt-driven AT port
+# server, every cipher the prebuilt library has) adds ≈ 396 KiB: measured 1 366 264 bytes
+# (1334.2 KiB) with TLS, flash-encryption routing, HMAC keys and the interrupt-driven AT port
 # (see firmware/esp32c3/README.md, "Sizes"). The budget here is that measurement rounded up to
 # the next 16 KiB plus 16 KiB, so that growth is caught; it moves only with a recorded reason.
 budget="${FLASH_BUDGET:-1392640}" # 1360 KiB
