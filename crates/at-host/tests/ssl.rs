@@ -166,6 +166,24 @@ fn foreign_client_cert(dir: &Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// The seed's exchange once `AT+CIPSERVER=1,333,"SSL",0` runs (multiplexed links): an
+/// `openssl s_client` verifies the demo certificate, sends a line (`+IPD`), receives 6 bytes
+/// (`AT+CIPSEND`), closes (`CLOSED`).
+fn seed_exchange(c: &mut Client, port: u16) {
+    let mut peer = s_client(port, &["-verify_return_error", "-servername", "localhost"]);
+    assert_eq!(c.until("CONNECT\r\n", T), "0,CONNECT\r\n");
+    peer.until("Verify return code: 0 (ok)", T);
+    peer.send(b"hello over TLS\n");
+    assert_eq!(c.until("TLS\n\r\n", T), "\r\n+IPD,0,15:hello over TLS\n\r\n");
+    c.send(b"AT+CIPSEND=0,6\r\n");
+    assert!(c.until(">", T).ends_with("\r\nOK\r\n\r\n>"));
+    c.send(b"abc\r\n!");
+    assert!(c.until("SEND OK\r\n", T).contains("Recv 6 bytes"));
+    peer.until("abc\r\n!", T);
+    drop(peer);
+    assert_eq!(c.until("CLOSED\r\n", T), "0,CLOSED\r\n");
+}
+
 /// An `openssl s_server` whose certificate the demo CA did not sign, ready to accept.
 fn foreign_s_server(dir_name: &str) -> (Peer, u16) {
     let dir = common::temp(dir_name);
@@ -204,18 +222,7 @@ fn the_seed_sequence_serves_openssl_s_client_both_ways() {
     assert!(c.until("+TIME_UPDATED\r\n", T).contains("OK\r\n"));
     assert_eq!(c.cmd("AT+CIPMUX=1"), "AT+CIPMUX=1\r\n\r\nOK\r\n");
     assert_eq!(c.cmd("AT+CIPSERVER=1,333,\"SSL\",0"), "AT+CIPSERVER=1,333,\"SSL\",0\r\n\r\nOK\r\n");
-    let mut peer = s_client(port, &["-verify_return_error", "-servername", "localhost"]);
-    assert_eq!(c.until("CONNECT\r\n", T), "0,CONNECT\r\n");
-    peer.until("Verify return code: 0 (ok)", T);
-    peer.send(b"hello over TLS\n");
-    assert_eq!(c.until("TLS\n\r\n", T), "\r\n+IPD,0,15:hello over TLS\n\r\n");
-    c.send(b"AT+CIPSEND=0,6\r\n");
-    assert!(c.until(">", T).ends_with("\r\nOK\r\n\r\n>"));
-    c.send(b"abc\r\n!");
-    assert!(c.until("SEND OK\r\n", T).contains("Recv 6 bytes"));
-    peer.until("abc\r\n!", T);
-    drop(peer);
-    assert_eq!(c.until("CLOSED\r\n", T), "0,CLOSED\r\n");
+    seed_exchange(&mut c, port);
     assert_eq!(c.cmd("AT"), "AT\r\n\r\nOK\r\n");
 }
 
@@ -722,18 +729,7 @@ fn with_the_devices_mbedtls_the_seed_sequence_and_a_verified_client_link_work() 
     assert_eq!(c.cmd("ATE0"), "ATE0\r\n\r\nOK\r\n");
     assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
     assert_eq!(c.cmd("AT+CIPSERVER=1,333,\"SSL\",0"), "\r\nOK\r\n");
-    let mut peer = s_client(port, &["-verify_return_error", "-servername", "localhost"]);
-    assert_eq!(c.until("CONNECT\r\n", T), "0,CONNECT\r\n");
-    peer.until("Verify return code: 0 (ok)", T);
-    peer.send(b"hello over TLS\n");
-    assert_eq!(c.until("TLS\n\r\n", T), "\r\n+IPD,0,15:hello over TLS\n\r\n");
-    c.send(b"AT+CIPSEND=0,6\r\n");
-    assert!(c.until(">", T).ends_with("\r\nOK\r\n\r\n>"));
-    c.send(b"abc\r\n!");
-    assert!(c.until("SEND OK\r\n", T).contains("Recv 6 bytes"));
-    peer.until("abc\r\n!", T);
-    drop(peer);
-    assert_eq!(c.until("CLOSED\r\n", T), "0,CLOSED\r\n");
+    seed_exchange(&mut c, port);
     assert_eq!(c.cmd("AT+CIPSERVER=0,1"), "\r\nOK\r\n");
 
     // A client link in mode 2: the server is verified against client_ca.0.

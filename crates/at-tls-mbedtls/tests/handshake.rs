@@ -452,10 +452,7 @@ fn server_answers_s_client_without_client_certificates() {
     peer.send(b"ping\n");
     let got = read_line(&mut *s, &mut sock);
     assert_eq!(got, b"ping\n");
-    write_all(
-        &mut *s, &mut sock, b"pong
-",
-    );
+    write_all(&mut *s, &mut sock, b"pong\n");
     assert!(peer.until("pong"), "s_client got {:?}", String::from_utf8_lossy(&peer.got));
 }
 
