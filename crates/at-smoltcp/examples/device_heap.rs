@@ -2,7 +2,7 @@
 //!
 //! Runs the ESP32-C3 firmware's stack on the host: `at_core::Firmware` over a platform made
 //! of at-mock's simulated Wi-Fi station, **`SmolNet` over smoltcp's `Loopback`** (default
-//! [`Settings`]: lwIP's ESP-AT buffer sizes), in-memory settings / `mfg_nvs` stores and
+//! [`Settings`], the firmware's), in-memory settings / `mfg_nvs` stores and
 //! **`at_tls_mbedtls::MbedTls`** as the TLS of SSL links. A host script on the AT port joins
 //! Wi-Fi, sets `AT+CIPMUX=1` and opens five links to five peers: four TCP, and link 4 as an
 //! SSL client whose peer runs an MbedTLS server session. The host reads the AT port at
@@ -17,7 +17,8 @@
 //! script attributes every allocation with a `device_heap::peer::` frame on its stack to the
 //! peers, not to the device.
 //!
-//! `cargo run --release -p at-smoltcp --example device_heap`
+//! `cargo run --release -p at-smoltcp --example device_heap`; `tests/device_stack.rs` runs
+//! the same session as a test.
 
 use std::time::Duration;
 
@@ -356,7 +357,8 @@ fn ipd_received(wire: &[u8]) -> [usize; LINKS] {
     got
 }
 
-fn main() {
+/// The session (panics when any check fails).
+pub fn main() {
     let now = Instant::from_millis(1);
     let mut tls = MbedTls::host();
     let mut net =
