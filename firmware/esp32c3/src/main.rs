@@ -1,8 +1,10 @@
 //! esp-at-rs on the ESP32-C3 — milestone 3: the AT core with the Wi-Fi station, the IP stack and
 //! TLS.
 //!
-//! * AT port: UART1 on ESP-AT's ESP32-C3-MINI-1 pins (TX GPIO7, RX GPIO6, CTS GPIO5, RTS GPIO4),
-//!   115200 8N1 at boot, then `AT+UART_DEF` / `factory_param` as the core decides.
+//! * AT port: UART1 on `factory_param`'s pins when they are valid for this firmware, else
+//!   ESP-AT's ESP32-C3-MINI-1 pins (TX GPIO7, RX GPIO6, CTS GPIO5, RTS GPIO4); 115200 8N1 at
+//!   boot, then `AT+UART_DEF` / `factory_param` as the core decides; receive interrupt-driven
+//!   ([`uart`]).
 //! * Logs: UART0 (the ROM console, GPIO21 TX, 115200), never the AT port.
 //! * Settings in ESP-AT's `nvs` partition, manufacturing data in `mfg_nvs`, both NVS on the chip's
 //!   flash ([`storage`]).
@@ -13,7 +15,8 @@
 //!   ([`start_tls`]).
 //!
 //! The main loop is the device loop the core was designed for: `at_core::runner::pump` (one
-//! bounded step: UART → firmware → poll → UART), then feed the watchdog, forever. esp-rtos turns
+//! bounded step: UART → firmware → poll → UART), feed the watchdog, then sleep in esp-rtos
+//! until the core's next deadline (at most 1 ms), forever. esp-rtos turns
 //! it into its main task; esp-radio's Wi-Fi task runs beside it, preemptively scheduled.
 //!
 //! Unsafe code: `deny(unsafe_code)`; two exceptions of our own, each with its SAFETY comment:
