@@ -466,51 +466,35 @@ impl RustlsSession {
         self.compact();
         let pending = self.plain.is_some();
         let base = self.consumed;
+        // The same step for either side (rustls's client and server connections are different
+        // types with the same `process_tls_records`).
+        macro_rules! process {
+            ($c:expr) => {{
+                let window = &mut self.incoming[base..self.in_used];
+                let (start, len) = (window.as_ptr() as usize, window.len());
+                let status = $c.process_tls_records(window);
+                handle(
+                    status,
+                    pending,
+                    start,
+                    len,
+                    &mut self.plain,
+                    &mut self.spill,
+                    &mut self.outgoing,
+                    write,
+                    wrote,
+                    &mut self.close_wanted,
+                    &mut self.close_queued,
+                    &mut self.handshaking,
+                    &mut self.peer_closed,
+                    &mut self.closed,
+                    &mut self.held_record,
+                )?
+            }};
+        }
         let (discard, go_on) = match &mut self.conn {
-            Conn::Client(c) => {
-                let window = &mut self.incoming[base..self.in_used];
-                let (start, len) = (window.as_ptr() as usize, window.len());
-                let status = c.process_tls_records(window);
-                handle(
-                    status,
-                    pending,
-                    start,
-                    len,
-                    &mut self.plain,
-                    &mut self.spill,
-                    &mut self.outgoing,
-                    write,
-                    wrote,
-                    &mut self.close_wanted,
-                    &mut self.close_queued,
-                    &mut self.handshaking,
-                    &mut self.peer_closed,
-                    &mut self.closed,
-                    &mut self.held_record,
-                )?
-            }
-            Conn::Server(c) => {
-                let window = &mut self.incoming[base..self.in_used];
-                let (start, len) = (window.as_ptr() as usize, window.len());
-                let status = c.process_tls_records(window);
-                handle(
-                    status,
-                    pending,
-                    start,
-                    len,
-                    &mut self.plain,
-                    &mut self.spill,
-                    &mut self.outgoing,
-                    write,
-                    wrote,
-                    &mut self.close_wanted,
-                    &mut self.close_queued,
-                    &mut self.handshaking,
-                    &mut self.peer_closed,
-                    &mut self.closed,
-                    &mut self.held_record,
-                )?
-            }
+            Conn::Client(c) => process!(c),
+            Conn::Server(c) => process!(c),
         };
         // A record just decrypted: its range is relative to the window; make it absolute.
         if let Some((off, len)) = self.plain
