@@ -422,6 +422,19 @@ fn server_params<'a>(
     }
 }
 
+/// A server session factory with the demo certificate (requiring client certificates from the
+/// demo CA when `client_ca`), and a listener for it.
+fn demo_server(tls: &mut MbedTls, client_ca: bool) -> (Box<dyn at_hal::tls::TlsAcceptor>, TcpListener, u16) {
+    let creds = Creds::load(&demo("server_cert.pem"), &demo("server_key.pem"));
+    let chain: Vec<&[u8]> = creds.chain.iter().map(Vec::as_slice).collect();
+    let ca_der = certs(&demo("ca.pem"));
+    let ca_list: Vec<&[u8]> = ca_der.iter().map(Vec::as_slice).collect();
+    let acceptor = tls.server(&server_params(&chain, &creds, client_ca.then_some(&ca_list[..]))).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (acceptor, listener, port)
+}
+
 #[test]
 fn server_answers_s_client_without_client_certificates() {
     if !have_openssl() {
@@ -430,11 +443,7 @@ fn server_answers_s_client_without_client_certificates() {
     }
     let _g = serial();
     let mut tls = MbedTls::host();
-    let creds = Creds::load(&demo("server_cert.pem"), &demo("server_key.pem"));
-    let chain: Vec<&[u8]> = creds.chain.iter().map(Vec::as_slice).collect();
-    let mut acceptor = tls.server(&server_params(&chain, &creds, None)).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (mut acceptor, listener, port) = demo_server(&mut tls, false);
     let ca = demo("ca.pem");
     let mut peer = Peer::spawn(&[
         "s_client",
@@ -464,13 +473,7 @@ fn server_requiring_client_certificates_accepts_the_cas_and_refuses_others() {
     }
     let _g = serial();
     let mut tls = MbedTls::host();
-    let creds = Creds::load(&demo("server_cert.pem"), &demo("server_key.pem"));
-    let chain: Vec<&[u8]> = creds.chain.iter().map(Vec::as_slice).collect();
-    let ca_der = certs(&demo("ca.pem"));
-    let ca_list: Vec<&[u8]> = ca_der.iter().map(Vec::as_slice).collect();
-    let mut acceptor = tls.server(&server_params(&chain, &creds, Some(&ca_list))).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (mut acceptor, listener, port) = demo_server(&mut tls, true);
     let ca = demo("ca.pem").display().to_string();
     let addr = format!("127.0.0.1:{port}");
     let client_cert = demo("client_cert.pem").display().to_string();
