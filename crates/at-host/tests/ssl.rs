@@ -166,6 +166,14 @@ fn foreign_client_cert(dir: &Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// `AT+CIPMUX=1` and an SSL server (`<CA enable>` as given) on a free port; returns the port.
+fn ssl_server(c: &mut Client, ca_enable: u8) -> u16 {
+    let port = free_port();
+    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
+    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",{ca_enable}")), "\r\nOK\r\n");
+    port
+}
+
 /// The seed's exchange once `AT+CIPSERVER=1,333,"SSL",0` runs (multiplexed links): an
 /// `openssl s_client` verifies the demo certificate, sends a line (`+IPD`), receives 6 bytes
 /// (`AT+CIPSEND`), closes (`CLOSED`).
@@ -270,9 +278,7 @@ fn ca_enable_1_accepts_only_clients_signed_by_server_ca() {
         return;
     }
     let (_sim, mut c) = online(&[]);
-    let port = free_port();
-    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
-    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",1")), "\r\nOK\r\n");
+    let port = ssl_server(&mut c, 1);
     assert_eq!(c.cmd("AT+CIPSERVER?"), format!("+CIPSERVER:1,{port},\"SSL\",1,0\r\n\r\nOK\r\n"));
     // No client certificate: the handshake fails, nothing is announced, the server goes on.
     let mut none = s_client(port, &[]);
@@ -301,9 +307,7 @@ fn garbage_and_truncated_handshakes_close_quietly_and_the_server_serves_on() {
         return;
     }
     let (_sim, mut c) = online(&[]);
-    let port = free_port();
-    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
-    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",0")), "\r\nOK\r\n");
+    let port = ssl_server(&mut c, 0);
     // Plain text instead of a ClientHello, then a ClientHello cut in the middle.
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -328,9 +332,7 @@ fn tls_1_2_and_1_3_both_work() {
         return;
     }
     let (_sim, mut c) = online(&[]);
-    let port = free_port();
-    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
-    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",0")), "\r\nOK\r\n");
+    let port = ssl_server(&mut c, 0);
     for (flag, want) in [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")] {
         let mut p = s_client(port, &[flag]);
         let id = c.until("CONNECT\r\n", T);
@@ -445,9 +447,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 #[test]
 fn a_flood_of_stalled_handshakes_never_starves_the_at_port() {
     let (sim, mut c) = online(&[]);
-    let port = free_port();
-    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
-    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",0")), "\r\nOK\r\n");
+    let port = ssl_server(&mut c, 0);
     // 200 connections that never send a ClientHello (or send half of one), held open.
     let mut stalled = Vec::new();
     let mut worst = Duration::ZERO;
@@ -537,9 +537,7 @@ fn rsa_and_sec1_server_keys_work_and_a_rewrite_takes_effect_on_the_next_connecti
     let (_sim, mut c) = online(&[]);
     sysmfg_write(&mut c, "server_cert", "server_cert", &read("rsa_cert.pem"));
     sysmfg_write(&mut c, "server_key", "server_key", &read("rsa.pem"));
-    let port = free_port();
-    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
-    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",0")), "\r\nOK\r\n");
+    let port = ssl_server(&mut c, 0);
     let mut rsa = Peer::spawn(&["s_client", "-connect", &format!("127.0.0.1:{port}")]);
     c.until("0,CONNECT\r\n", T);
     rsa.until("subject=CN = rsa", T);
@@ -603,9 +601,7 @@ fn a_megabyte_uploaded_over_ssl_reaches_the_host_and_then_closed() {
         return;
     }
     let (_sim, mut c) = online(&[]);
-    let port = free_port();
-    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
-    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",0")), "\r\nOK\r\n");
+    let port = ssl_server(&mut c, 0);
     let data: Vec<u8> = (0..1024 * 1024u32).map(|i| b'a' + (i % 26) as u8).collect();
     let file = common::temp("upload.bin");
     std::fs::write(&file, &data).unwrap();
@@ -681,9 +677,7 @@ fn savetranslink_ssl_enters_passthrough_over_tls_at_boot() {
 #[test]
 fn an_oversized_record_fails_the_connection_without_spinning() {
     let (sim, mut c) = online(&[]);
-    let port = free_port();
-    assert_eq!(c.cmd("AT+CIPMUX=1"), "\r\nOK\r\n");
-    assert_eq!(c.cmd(&format!("AT+CIPSERVER=1,{port},\"SSL\",0")), "\r\nOK\r\n");
+    let port = ssl_server(&mut c, 0);
     // A handshake record claiming 17,000 and then 24,000 bytes: more than a record may hold.
     for len in [17_000u16, 24_000] {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
